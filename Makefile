@@ -1,0 +1,43 @@
+# Two commands set everything up: `make demo` and `make test`.
+# Each creates .venv if missing, installs the CPU build of torch 2.13.0 first
+# (a bare torch requirement would pull a multi-GB CUDA build), then the package.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint format docs bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -c constraints.txt -e ".[test,docs,bench]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/spatialfuse demo --out outputs/demo --overwrite
+
+test: $(STAMP)
+	$(BIN)/ruff check spatialfuse tests benchmarks
+	$(BIN)/ruff format --check spatialfuse tests benchmarks
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check spatialfuse tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format spatialfuse tests benchmarks
+	$(BIN)/ruff check --fix spatialfuse tests benchmarks
+
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) outputs docs/_build .pytest_cache .ruff_cache

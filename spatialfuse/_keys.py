@@ -1,0 +1,27 @@
+"""The one place for the names spatialfuse reads from and writes into an AnnData.
+
+Every AnnData-facing function takes ``key_added=`` (or similar) defaulting to one of
+these, so a user can find every result by reading this module.
+"""
+
+from __future__ import annotations
+
+# scanpy / squidpy conventions that spatialfuse reads
+SPATIAL = "spatial"  # obsm: full-resolution pixel (x, y); uns: per-library images/scalefactors
+SPATIAL_CONNECTIVITIES = "spatial_connectivities"  # obsp, from squidpy.gr.spatial_neighbors
+SPATIAL_DISTANCES = "spatial_distances"  # obsp
+PCA = "X_pca"  # obsm, from scanpy.pp.pca
+COUNTS_LAYER = "counts"  # layers: raw counts kept by sf.pp.preprocess
+
+# what spatialfuse writes
+HISTOLOGY = "X_histology"  # obsm: one image feature vector per spot
+FUSED = "X_fused"  # obsm: the fused embedding
+DOMAIN = "spatialfuse_domain"  # obs: categorical domain label
+DOMAIN_PROBA_SUFFIX = "_proba"  # obsm[f"{DOMAIN}{suffix}"]: per-domain posterior probabilities
+DOMAIN_CONFIDENCE_SUFFIX = "_confidence"  # obs[f"{DOMAIN}{suffix}"]: max posterior per spot
+TILES = "spatialfuse_tiles"  # uns: tile geometry and quality parameters
+TILE_TISSUE_FRACTION = "tile_tissue_fraction"  # obs
+TILE_SHARPNESS = "tile_sharpness"  # obs: variance of the Laplacian (blur score)
+TILE_USABLE = "tile_usable"  # obs: bool, the tile is usable for the image branch
+FUSION_WEIGHT_IMAGE = "fusion_weight_image"  # obs
+FUSION_WEIGHT_GENE = "fusion_weight_gene"  # obs

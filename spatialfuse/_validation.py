@@ -1,0 +1,275 @@
+"""Input validation, used at every entry point (the one place that checks the layout).
+
+Inner code trusts what these functions let through.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from anndata import AnnData
+
+from . import _keys
+from ._errors import (
+    BarcodeError,
+    CountsError,
+    ImageError,
+    LayoutError,
+    ParameterError,
+    ScaleFactorError,
+)
+
+IMAGE_PREFERENCE = ("fullres", "hires", "lowres")
+SCALEFACTOR_OF = {"hires": "tissue_hires_scalef", "lowres": "tissue_lowres_scalef"}
+
+
+def get_library_id(adata: AnnData, library_id: str | None = None) -> str:
+    """Return the library id of a single-slide AnnData, checking that it exists."""
+    libraries = adata.uns.get(_keys.SPATIAL)
+    if not isinstance(libraries, dict) or not libraries:
+        raise LayoutError(
+            "adata.uns['spatial'] is missing or empty: there is no library with images and scale "
+            "factors. Read the slide with sf.io.read_visium(folder), or add "
+            "uns['spatial'][library_id] = {'images': {...}, 'scalefactors': {...}} yourself."
+        )
+    if library_id is None:
+        if len(libraries) > 1:
+            raise LayoutError(
+                f"adata.uns['spatial'] holds {len(libraries)} libraries ({sorted(libraries)}); "
+                "pass library_id= to choose one."
+            )
+        return next(iter(libraries))
+    if library_id not in libraries:
+        raise LayoutError(
+            f"library_id {library_id!r} is not in adata.uns['spatial'] (found {sorted(libraries)})."
+        )
+    return library_id
+
+
+def get_scalefactors(adata: AnnData, library_id: str) -> dict[str, float]:
+    """Return the scale factors of ``library_id``, checking they are present and positive."""
+    sf = adata.uns[_keys.SPATIAL][library_id].get("scalefactors")
+    if not isinstance(sf, dict) or "spot_diameter_fullres" not in sf:
+        raise ScaleFactorError(
+            f"uns['spatial'][{library_id!r}]['scalefactors'] is missing or has no "
+            "'spot_diameter_fullres'. Copy the Space Ranger file spatial/scalefactors_json.json "
+            "into it (sf.io.read_visium does this)."
+        )
+    out = {}
+    for key, value in sf.items():
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            raise ScaleFactorError(
+                f"scale factor {key!r} of library {library_id!r} is {value!r}, not a number. "
+                "Fix scalefactors_json.json."
+            ) from None
+        if not np.isfinite(out[key]) or out[key] <= 0:
+            raise ScaleFactorError(
+                f"scale factor {key!r} of library {library_id!r} is {value!r}; it must be a "
+                "positive number. Fix scalefactors_json.json."
+            )
+    return out
+
+
+def available_images(adata: AnnData, library_id: str) -> list[str]:
+    """Names of the images present for ``library_id``, best resolution first."""
+    images = adata.uns[_keys.SPATIAL][library_id].get("images") or {}
+    return [name for name in IMAGE_PREFERENCE if name in images and images[name] is not None]
+
+
+def image_scale(adata: AnnData, library_id: str, image: str) -> float:
+    """Pixels of ``image`` per full-resolution pixel (1.0 for the full-res image)."""
+    if image == "fullres":
+        return 1.0
+    scalefactors = get_scalefactors(adata, library_id)
+    key = SCALEFACTOR_OF.get(image)
+    if key is None or key not in scalefactors:
+        raise ScaleFactorError(
+            f"there is no scale factor for the {image!r} image of library {library_id!r} "
+            f"(expected {key!r} in its scalefactors)."
+        )
+    return scalefactors[key]
+
+
+def choose_image(adata: AnnData, library_id: str, image: str = "auto") -> str:
+    """Resolve ``image="auto"`` to the best resolution present, checking a named one exists."""
+    present = available_images(adata, library_id)
+    if image == "auto":
+        if not present:
+            raise ImageError(
+                f"library {library_id!r} has no tissue image (looked for {IMAGE_PREFERENCE} in "
+                f"uns['spatial'][{library_id!r}]['images']). Add the H&E image, or run "
+                "expression-only (image steps are skipped by sf.tl.spatial_domains(..., "
+                "use_image=False))."
+            )
+        return present[0]
+    if image not in present:
+        raise ImageError(
+            f"image {image!r} is not present for library {library_id!r} (present: {present}). "
+            "Pass image='auto' to use the best one available."
+        )
+    return image
+
+
+def check_image_array(img: Any, name: str) -> np.ndarray:
+    """Check an image is a 2-D grey, RGB or RGBA array and return it as float RGB in [0, 1]."""
+    arr = np.asarray(img)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4) or min(arr.shape[:2]) < 2:
+        raise ImageError(
+            f"the {name} image has shape {arr.shape}; expected (height, width) grey, "
+            "(height, width, 3) RGB or (height, width, 4) RGBA."
+        )
+    arr = arr[..., :3]
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) / 65535.0
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise ImageError(f"the {name} image holds NaN or infinite pixels.")
+        hi = float(arr.max()) if arr.size else 0.0
+        return (arr / 255.0 if hi > 1.0 else arr).astype(np.float32)
+    raise ImageError(f"the {name} image has dtype {arr.dtype}; use uint8, uint16 or float.")
+
+
+def check_counts(adata: AnnData) -> None:
+    """Check ``adata.X`` is a non-empty matrix of finite, non-negative values."""
+    if adata.n_obs == 0:
+        raise CountsError(
+            "the AnnData has no spots. If you filtered on in_tissue, check that the tissue "
+            "positions file marks spots as in tissue (column 2 = 1)."
+        )
+    if adata.n_vars == 0:
+        raise CountsError("the AnnData has no genes. Check the feature-barcode matrix file.")
+    X = adata.X
+    data = X.data if sp.issparse(X) else np.asarray(X)
+    if not np.issubdtype(data.dtype, np.number):
+        raise CountsError(f"adata.X has dtype {data.dtype}; expected numeric counts.")
+    if not np.isfinite(data).all():
+        raise CountsError(
+            "adata.X holds NaN or infinite values. Raw counts are finite integers: re-read the "
+            "matrix from Space Ranger, or drop the affected spots/genes."
+        )
+    if (data < 0).any():
+        raise CountsError(
+            "adata.X holds negative values: it looks scaled or centred. spatialfuse expects raw "
+            "counts (or non-negative normalised values); pass the raw matrix, e.g. adata.raw.to_adata()."
+        )
+    totals = np.asarray(X.sum(axis=1)).ravel()
+    if not (totals > 0).any():
+        raise CountsError("every spot has zero counts: the matrix is empty.")
+
+
+def check_spatial(adata: AnnData) -> np.ndarray:
+    """Check ``obsm['spatial']`` holds finite 2-D coordinates and return them as float."""
+    if _keys.SPATIAL not in adata.obsm:
+        raise LayoutError(
+            "adata.obsm['spatial'] is missing: spot coordinates (full-resolution pixels, x then "
+            "y) are needed. Read the slide with sf.io.read_visium, or set adata.obsm['spatial']."
+        )
+    coords = np.asarray(adata.obsm[_keys.SPATIAL])
+    if coords.ndim != 2 or coords.shape[1] < 2:
+        raise LayoutError(f"adata.obsm['spatial'] has shape {coords.shape}; expected (n_spots, 2).")
+    try:
+        coords = coords[:, :2].astype(float)
+    except (TypeError, ValueError):
+        raise LayoutError(
+            "adata.obsm['spatial'] holds non-numeric coordinates; it must be full-resolution "
+            "pixel positions (numbers)."
+        ) from None
+    if not np.isfinite(coords).all():
+        raise LayoutError("adata.obsm['spatial'] holds NaN or infinite coordinates.")
+    return coords
+
+
+def check_barcodes(adata: AnnData) -> None:
+    """Check spot barcodes are unique."""
+    if not adata.obs_names.is_unique:
+        dup = adata.obs_names[adata.obs_names.duplicated()].unique()[:3].tolist()
+        raise BarcodeError(
+            f"{int(adata.obs_names.duplicated().sum())} barcodes are duplicated (e.g. {dup}). "
+            "Make them unique with adata.obs_names_make_unique(), or fix the input files."
+        )
+
+
+def check_spots_in_image(adata: AnnData, library_id: str, image: str) -> None:
+    """Check the spots fall inside ``image`` once scaled; wrong scale factors fail here."""
+    coords = check_spatial(adata) * image_scale(adata, library_id, image)
+    img = adata.uns[_keys.SPATIAL][library_id]["images"][image]
+    h, w = np.asarray(img).shape[:2]
+    inside = (
+        (coords[:, 0] >= 0) & (coords[:, 0] < w) & (coords[:, 1] >= 0) & (coords[:, 1] < h)
+    ).mean()
+    if inside < 0.9:
+        raise ScaleFactorError(
+            f"only {inside:.0%} of the spots fall inside the {image} image ({w} x {h} px) once "
+            f"scaled by {image_scale(adata, library_id, image):.4g}. The scale factors do not "
+            "match the image (e.g. the hires factor used on the lowres image): check "
+            "scalefactors_json.json and that the image is the one Space Ranger wrote."
+        )
+
+
+def check_n_domains(n_obs: int, n_domains: int | None) -> None:
+    """Check a requested number of domains is possible for ``n_obs`` spots."""
+    if n_domains is None:
+        return
+    if int(n_domains) != n_domains or n_domains < 2:
+        raise ParameterError(f"n_domains={n_domains!r}; ask for at least 2 domains.")
+    if n_obs < 2 * n_domains:
+        raise ParameterError(
+            f"{n_obs} spots are too few for {n_domains} domains (need at least {2 * n_domains}, "
+            "two per domain). Ask for fewer domains or use a larger slide."
+        )
+
+
+def validate_visium(
+    adata: AnnData,
+    *,
+    library_id: str | None = None,
+    require_counts: bool = True,
+    require_image: bool = False,
+) -> str:
+    """Check ``adata`` is in the scanpy/squidpy Visium layout and return its library id.
+
+    Parameters
+    ----------
+    adata
+        The slide. Reads ``obsm['spatial']``, ``uns['spatial'][library_id]``, ``X``.
+    library_id
+        Library to check; the only one when ``None``.
+    require_counts
+        Check ``X`` holds finite, non-negative values.
+    require_image
+        Require a tissue image and check the spots fall inside it.
+
+    Returns
+    -------
+    The library id.
+
+    Raises
+    ------
+    InputError
+        A subclass naming what is wrong and how to fix it.
+    """
+    if not isinstance(adata, AnnData):
+        raise LayoutError(
+            f"expected an AnnData, got {type(adata).__name__}. Read data with "
+            "sf.io.read_visium(folder) or sf.io.read_h5ad(path)."
+        )
+    check_barcodes(adata)
+    check_spatial(adata)
+    library_id = get_library_id(adata, library_id)
+    get_scalefactors(adata, library_id)
+    if require_counts:
+        check_counts(adata)
+    present = available_images(adata, library_id)
+    if require_image and not present:
+        choose_image(adata, library_id)  # raises the missing-image error
+    if present:
+        check_spots_in_image(adata, library_id, present[0])
+    return library_id

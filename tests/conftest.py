@@ -1,0 +1,42 @@
+"""Shared fixtures: paths into ../shared/data and small real slides."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anndata as ad
+import pytest
+
+import spatialfuse as sf
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SPATIALFUSE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def _quiet_settings():
+    """No progress bars in tests; settings restored after each test."""
+    before = (sf.settings.progress, sf.settings.seed, sf.settings.verbosity)
+    sf.settings.progress = False
+    yield
+    sf.settings.progress, sf.settings.seed, sf.settings.verbosity = before
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only real data folder (``../shared/data``)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is not present")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def dlpfc_151673_path(shared_data: Path) -> Path:
+    return shared_data / "dlpfc" / "h5ad" / "151673_hvg5000.h5ad"
+
+
+@pytest.fixture
+def dlpfc_151673(dlpfc_151673_path: Path) -> ad.AnnData:
+    """DLPFC 151673, 3,639 spots x 5,000 genes, lowres H&E, layer labels in obs['layer']."""
+    return ad.read_h5ad(dlpfc_151673_path)
