@@ -1,1 +1,1 @@
-"""spatialfuse.tl"""
+"""Tools (``sf.tl``): fusion, domain clustering and the one-call pipeline."""
