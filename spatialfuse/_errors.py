@@ -16,7 +16,7 @@ class InputError(SpatialfuseError, ValueError):
 
 
 class LayoutError(InputError):
-    """The AnnData is not in the scanpy/squidpy Visium layout, or a Space Ranger folder is incomplete."""
+    """The AnnData is not in the Visium layout, or a Space Ranger folder is incomplete."""
 
 
 class CountsError(InputError):

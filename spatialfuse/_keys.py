@@ -13,6 +13,8 @@ SPATIAL_DISTANCES = "spatial_distances"  # obsp
 PCA = "X_pca"  # obsm, from scanpy.pp.pca
 COUNTS_LAYER = "counts"  # layers: raw counts kept by sf.pp.preprocess
 
+LAYER_TRUTH = "layer"  # obs: manual cortical layer of the DLPFC data sets (ground truth)
+
 # what spatialfuse writes
 HISTOLOGY = "X_histology"  # obsm: one image feature vector per spot
 FUSED = "X_fused"  # obsm: the fused embedding

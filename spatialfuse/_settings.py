@@ -53,7 +53,7 @@ def seed_everything(seed: int | None) -> int:
 
     seed = resolve_seed(seed)
     random.seed(seed)
-    np.random.seed(seed % (2**32))
+    np.random.seed(seed % (2**32))  # noqa: NPY002 - seeds libraries using the global RNG
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     return seed

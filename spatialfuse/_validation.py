@@ -5,11 +5,14 @@ Inner code trusts what these functions let through.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import tifffile
 from anndata import AnnData
+from PIL import Image
 
 from . import _keys
 from ._errors import (
@@ -22,7 +25,10 @@ from ._errors import (
 )
 
 IMAGE_PREFERENCE = ("fullres", "hires", "lowres")
+SOURCE_IMAGE_PATH = "source_image_path"  # uns['spatial'][lib]['metadata'] key (squidpy)
 SCALEFACTOR_OF = {"hires": "tissue_hires_scalef", "lowres": "tissue_lowres_scalef"}
+IMAGE_DTYPES = (np.uint8, np.uint16)
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf")
 
 
 def get_library_id(adata: AnnData, library_id: str | None = None) -> str:
@@ -74,10 +80,63 @@ def get_scalefactors(adata: AnnData, library_id: str) -> dict[str, float]:
     return out
 
 
+def fullres_image_path(adata: AnnData, library_id: str) -> Path | None:
+    """Path of the full-resolution image of ``library_id``, or ``None`` when it is not on disk.
+
+    Reads ``uns['spatial'][library_id]['metadata']['source_image_path']`` (the squidpy key).
+    """
+    metadata = adata.uns[_keys.SPATIAL][library_id].get("metadata") or {}
+    path = metadata.get(SOURCE_IMAGE_PATH)
+    if path is None or not Path(str(path)).is_file():
+        return None
+    return Path(str(path))
+
+
 def available_images(adata: AnnData, library_id: str) -> list[str]:
-    """Names of the images present for ``library_id``, best resolution first."""
+    """Names of the images present for ``library_id``, best resolution first.
+
+    ``"fullres"`` is present when the full-resolution image file recorded in
+    ``uns['spatial'][library_id]['metadata']['source_image_path']`` exists (it stays on disk);
+    ``"hires"`` and ``"lowres"`` when ``uns['spatial'][library_id]['images']`` holds them.
+    """
     images = adata.uns[_keys.SPATIAL][library_id].get("images") or {}
-    return [name for name in IMAGE_PREFERENCE if name in images and images[name] is not None]
+    present = {name for name, img in images.items() if img is not None}
+    if fullres_image_path(adata, library_id) is not None:
+        present.add("fullres")
+    return [name for name in IMAGE_PREFERENCE if name in present]
+
+
+def image_file_shape(path: str | Path) -> tuple[int, int]:
+    """(height, width) of an image file, read from its header without loading the pixels."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in TIFF_SUFFIXES:
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                return series.shape[series.axes.index("Y")], series.shape[series.axes.index("X")]
+        with Image.open(path) as img:
+            width, height = img.size
+            return height, width
+    except Exception as err:  # tifffile and PIL raise many types on a bad file
+        raise ImageError(
+            f"cannot read the image file {str(path)!r} ({type(err).__name__}: {err}). Check it is "
+            "the complete full-resolution TIFF/JPEG given to Space Ranger, or leave it out."
+        ) from None
+
+
+def image_shape(adata: AnnData, library_id: str, image: str) -> tuple[int, int]:
+    """(height, width) in pixels of ``image``; the full-res image is measured on disk."""
+    if image == "fullres":
+        path = fullres_image_path(adata, library_id)
+        if path is None:
+            raise ImageError(
+                f"library {library_id!r} has no full-resolution image file on disk (set "
+                f"uns['spatial'][{library_id!r}]['metadata']['source_image_path'], e.g. with "
+                "sf.io.read_visium(folder, fullres_image=path))."
+            )
+        return image_file_shape(path)
+    height, width = np.shape(adata.uns[_keys.SPATIAL][library_id]["images"][image])[:2]
+    return int(height), int(width)
 
 
 def image_scale(adata: AnnData, library_id: str, image: str) -> float:
@@ -114,36 +173,40 @@ def choose_image(adata: AnnData, library_id: str, image: str = "auto") -> str:
     return image
 
 
-def check_image_array(img: Any, name: str) -> np.ndarray:
-    """Check an image is a 2-D grey, RGB or RGBA array and return it as float RGB in [0, 1]."""
+def check_image_layout(img: Any, name: str) -> np.ndarray:
+    """Check an image is a grey, RGB or RGBA array of a supported dtype, without converting it."""
     arr = np.asarray(img)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4) or min(arr.shape[:2]) < 2:
+    grey = arr.ndim == 2
+    colour = arr.ndim == 3 and arr.shape[2] in (3, 4)
+    if not (grey or colour) or min(arr.shape[:2]) < 2:
         raise ImageError(
             f"the {name} image has shape {arr.shape}; expected (height, width) grey, "
             "(height, width, 3) RGB or (height, width, 4) RGBA."
         )
+    if arr.dtype not in IMAGE_DTYPES and not np.issubdtype(arr.dtype, np.floating):
+        raise ImageError(f"the {name} image has dtype {arr.dtype}; use uint8, uint16 or float.")
+    return arr
+
+
+def check_image_array(img: Any, name: str) -> np.ndarray:
+    """Check an image is a 2-D grey, RGB or RGBA array and return it as float RGB in [0, 1]."""
+    arr = check_image_layout(img, name)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
     arr = arr[..., :3]
     if arr.dtype == np.uint8:
         return arr.astype(np.float32) / 255.0
     if arr.dtype == np.uint16:
         return arr.astype(np.float32) / 65535.0
-    if np.issubdtype(arr.dtype, np.floating):
-        if not np.isfinite(arr).all():
-            raise ImageError(f"the {name} image holds NaN or infinite pixels.")
-        hi = float(arr.max()) if arr.size else 0.0
-        return (arr / 255.0 if hi > 1.0 else arr).astype(np.float32)
-    raise ImageError(f"the {name} image has dtype {arr.dtype}; use uint8, uint16 or float.")
+    if not np.isfinite(arr).all():
+        raise ImageError(f"the {name} image holds NaN or infinite pixels.")
+    hi = float(arr.max()) if arr.size else 0.0
+    return (arr / 255.0 if hi > 1.0 else arr).astype(np.float32)
 
 
 def check_counts(adata: AnnData) -> None:
     """Check ``adata.X`` is a non-empty matrix of finite, non-negative values."""
-    if adata.n_obs == 0:
-        raise CountsError(
-            "the AnnData has no spots. If you filtered on in_tissue, check that the tissue "
-            "positions file marks spots as in tissue (column 2 = 1)."
-        )
+    check_not_empty(adata)
     if adata.n_vars == 0:
         raise CountsError("the AnnData has no genes. Check the feature-barcode matrix file.")
     X = adata.X
@@ -158,11 +221,15 @@ def check_counts(adata: AnnData) -> None:
     if (data < 0).any():
         raise CountsError(
             "adata.X holds negative values: it looks scaled or centred. spatialfuse expects raw "
-            "counts (or non-negative normalised values); pass the raw matrix, e.g. adata.raw.to_adata()."
+            "counts (or non-negative normalised values); pass the raw matrix, e.g. "
+            "adata.raw.to_adata()."
         )
     totals = np.asarray(X.sum(axis=1)).ravel()
     if not (totals > 0).any():
-        raise CountsError("every spot has zero counts: the matrix is empty.")
+        raise CountsError(
+            "every spot has zero counts: the matrix is empty. Check the counts file is the "
+            "filtered (or raw) feature-barcode matrix of this slide."
+        )
 
 
 def check_spatial(adata: AnnData) -> np.ndarray:
@@ -187,6 +254,16 @@ def check_spatial(adata: AnnData) -> np.ndarray:
     return coords
 
 
+def check_not_empty(adata: AnnData) -> None:
+    """Check the slide has at least one spot."""
+    if adata.n_obs == 0:
+        raise CountsError(
+            "the slide has no spots. If it was read from Space Ranger, no spot of the count "
+            "matrix is marked in tissue (column in_tissue = 1 of the tissue positions file): "
+            "check that the positions file belongs to this run."
+        )
+
+
 def check_barcodes(adata: AnnData) -> None:
     """Check spot barcodes are unique."""
     if not adata.obs_names.is_unique:
@@ -200,8 +277,7 @@ def check_barcodes(adata: AnnData) -> None:
 def check_spots_in_image(adata: AnnData, library_id: str, image: str) -> None:
     """Check the spots fall inside ``image`` once scaled; wrong scale factors fail here."""
     coords = check_spatial(adata) * image_scale(adata, library_id, image)
-    img = adata.uns[_keys.SPATIAL][library_id]["images"][image]
-    h, w = np.asarray(img).shape[:2]
+    h, w = image_shape(adata, library_id, image)
     inside = (
         (coords[:, 0] >= 0) & (coords[:, 0] < w) & (coords[:, 1] >= 0) & (coords[:, 1] < h)
     ).mean()
@@ -261,12 +337,16 @@ def validate_visium(
             f"expected an AnnData, got {type(adata).__name__}. Read data with "
             "sf.io.read_visium(folder) or sf.io.read_h5ad(path)."
         )
+    check_not_empty(adata)
     check_barcodes(adata)
     check_spatial(adata)
     library_id = get_library_id(adata, library_id)
     get_scalefactors(adata, library_id)
     if require_counts:
         check_counts(adata)
+    for name, img in (adata.uns[_keys.SPATIAL][library_id].get("images") or {}).items():
+        if img is not None:
+            check_image_layout(img, name)
     present = available_images(adata, library_id)
     if require_image and not present:
         choose_image(adata, library_id)  # raises the missing-image error
