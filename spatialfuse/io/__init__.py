@@ -1,10 +1,33 @@
-"""Reading Visium data and checking its layout.
+"""Reading Visium data, checking its layout, and exporting results.
 
 ``read_visium`` reads a Space Ranger output folder, ``read_h5ad`` an AnnData file, and
-``validate`` checks an AnnData is in the scanpy/squidpy Visium layout.
+``validate`` checks an AnnData is in the scanpy/squidpy Visium layout. The ``export_*``
+functions write results for other tools (each file written atomically): CSV tables,
+10x Loupe Browser categories, GeoJSON for QuPath/napari, h5ad, SpatialData, and a
+self-contained interactive HTML map.
 """
 
 from .._validation import validate_visium as validate
+from ._export import (
+    export_domains_csv,
+    export_h5ad,
+    export_loupe_csv,
+    export_spatialdata,
+    write_json,
+)
+from ._geojson import export_geojson
+from ._html import export_html
 from ._read import read_h5ad, read_visium
 
-__all__ = ["read_h5ad", "read_visium", "validate"]
+__all__ = [
+    "export_domains_csv",
+    "export_geojson",
+    "export_h5ad",
+    "export_html",
+    "export_loupe_csv",
+    "export_spatialdata",
+    "read_h5ad",
+    "read_visium",
+    "validate",
+    "write_json",
+]

@@ -1,16 +1,20 @@
-"""Domain map drawn over the tissue image at the right scale."""
+"""Domain map drawn over the tissue image at the right scale, with optional domain outlines."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib.pyplot as plt
+import pandas as pd
 from anndata import AnnData
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
 
 from .. import _keys
-from .._atomic import atomic_path
-from .._validation import available_images, get_library_id
+from ._figure import axes_or_new, finish
+from ._palette import domain_colors
+from ._shapes import domain_shapes
+from ._spatial import draw_spatial
 
 
 def domains(
@@ -20,6 +24,7 @@ def domains(
     library_id: str | None = None,
     image: str | None = "auto",
     outline: bool = False,
+    palette: Mapping[str, str] | None = None,
     title: str | None = None,
     ax: Axes | None = None,
     show: bool | None = None,
@@ -32,16 +37,20 @@ def domains(
     Parameters
     ----------
     adata
-        Slide with ``obs[key]`` and ``obsm['spatial']``.
+        Slide; reads ``obs[key]``, ``obsm['spatial']`` and ``uns['spatial']``. Writes
+        ``uns[key + '_colors']`` (see :func:`spatialfuse.pl.domain_colors`); a
+        non-categorical ``obs[key]`` is stored as categorical.
     key
-        Categorical ``obs`` column to colour by.
+        ``obs`` column of domain labels.
     library_id
         Slide to draw; the only one when ``None``.
     image
         In-memory image to draw under the spots (``"hires"``, ``"lowres"``), the best present
         with ``"auto"``, none with ``None``.
     outline
-        Outline spots (helps to see domain boundaries).
+        Draw the boundary of each domain (its merged spot hexagons) in black.
+    palette
+        ``{domain: colour}`` overriding the stored or default colours.
     title
         Axes title; ``key`` when ``None``.
     ax
@@ -55,33 +64,31 @@ def domains(
     -------
     The matplotlib axes.
     """
-    import squidpy as sq
-
-    library_id = get_library_id(adata, library_id)
-    in_memory = [
-        name for name in available_images(adata, library_id) if name in ("hires", "lowres")
-    ]
-    res = in_memory[0] if (image == "auto" and in_memory) else image
-    draw_image = res not in (None, "auto")
-    new_figure = ax is None
-    if new_figure:
-        _, ax = plt.subplots(figsize=(6, 6))
-    sq.pl.spatial_scatter(
+    if key in adata.obs and not isinstance(adata.obs[key].dtype, pd.CategoricalDtype):
+        adata.obs[key] = adata.obs[key].astype("category")
+    domain_colors(adata, key, palette)
+    ax, new_figure = axes_or_new(ax)
+    scale = draw_spatial(
         adata,
-        color=key,
-        library_id=library_id,
-        img=draw_image,
-        img_res_key=res if draw_image else "lowres",
-        shape="circle",
-        outline=outline,
-        title=title or key,
+        key,
         ax=ax,
-        frameon=False,
+        library_id=library_id,
+        image=image,
+        title=title or key,
+        na_color="lightgrey",
     )
-    if save is not None:
-        save = Path(save)
-        with atomic_path(save) as tmp:
-            ax.figure.savefig(tmp, dpi=150, bbox_inches="tight", format=save.suffix.lstrip("."))
-    if show or (show is None and save is None and new_figure):
-        plt.show()
+    if outline:
+        _draw_outlines(ax, domain_shapes(adata, key), scale)
+    finish(ax.figure, show=show, save=save, new_figure=new_figure)
     return ax
+
+
+def _draw_outlines(ax: Axes, shapes: dict, scale: float) -> None:
+    import shapely
+
+    rings = []
+    for geometry in shapes.values():
+        for line in shapely.get_parts(shapely.boundary(geometry)):
+            rings.extend(shapely.get_parts(line))
+    segments = [shapely.get_coordinates(ring) * scale for ring in rings]
+    ax.add_collection(LineCollection(segments, colors="black", linewidths=0.8))

@@ -1,0 +1,62 @@
+"""Spots drawn over the tissue image at the image's scale (squidpy ``spatial_scatter``)."""
+
+from __future__ import annotations
+
+from anndata import AnnData
+from matplotlib.axes import Axes
+
+from .._errors import ParameterError
+from .._validation import available_images, choose_image, get_library_id, image_scale
+
+IN_MEMORY = ("hires", "lowres")
+
+
+def resolve_image(adata: AnnData, library_id: str, image: str | None) -> str | None:
+    """In-memory image to draw: the best present for ``"auto"``, none for ``None``."""
+    if image is None:
+        return None
+    if image == "auto":
+        present = [name for name in available_images(adata, library_id) if name in IN_MEMORY]
+        return present[0] if present else None
+    if image not in IN_MEMORY:
+        raise ParameterError(
+            f"image={image!r}: only the in-memory images {IN_MEMORY} can be drawn (the "
+            "full-resolution image stays on disk). Pass image='auto', 'hires' or 'lowres'."
+        )
+    return choose_image(adata, library_id, image)
+
+
+def draw_spatial(
+    adata: AnnData,
+    color: str,
+    *,
+    ax: Axes,
+    library_id: str | None,
+    image: str | None,
+    title: str,
+    **scatter_kwargs,
+) -> float:
+    """Draw ``obs[color]`` per spot (true spot size) over the image; return its scale.
+
+    The axes are in pixels of the drawn image: full-resolution coordinates times the
+    returned scale (1 when no image is drawn).
+    """
+    import squidpy as sq
+
+    library_id = get_library_id(adata, library_id)
+    res = resolve_image(adata, library_id, image)
+    scale = image_scale(adata, library_id, res) if res is not None else 1.0
+    sq.pl.spatial_scatter(
+        adata,
+        color=color,
+        library_id=library_id,
+        img=res is not None,
+        img_res_key=res or "lowres",
+        scale_factor=scale,
+        shape="circle",
+        title=title,
+        ax=ax,
+        frameon=False,
+        **scatter_kwargs,
+    )
+    return scale
