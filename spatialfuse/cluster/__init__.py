@@ -1,1 +1,26 @@
-"""spatialfuse.cluster"""
+"""Array-level spatial clustering (``sf.cluster``): no AnnData, numpy/scipy in and out.
+
+:func:`hmrf_gmm` fits a Gaussian mixture regularised by a Potts hidden Markov random field
+on a sparse spatial graph; :func:`select_n_domains` picks the number of domains by BIC;
+:func:`align_labels` matches labels to a reference.
+"""
+
+from __future__ import annotations
+
+from ._align import align_labels
+from ._gaussian import COVARIANCE_TYPES, MCLUST_NAMES, GaussianComponents
+from ._hmrf import HMRFResult, hmrf_gmm
+from ._potts import estimate_beta, prepare_graph
+from ._selection import select_n_domains
+
+__all__ = [
+    "COVARIANCE_TYPES",
+    "MCLUST_NAMES",
+    "GaussianComponents",
+    "HMRFResult",
+    "align_labels",
+    "estimate_beta",
+    "hmrf_gmm",
+    "prepare_graph",
+    "select_n_domains",
+]

@@ -1,0 +1,352 @@
+"""Spatial domains of an AnnData: HMRF-regularised Gaussian mixture, label alignment, markers."""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scanpy as sc
+import scipy.sparse as sp
+from anndata import AnnData
+
+from .. import _keys
+from .._errors import InputError, ParameterError
+from .._logging import info
+from .._settings import resolve_seed
+from .._validation import check_n_domains
+from ..cluster import COVARIANCE_TYPES, MCLUST_NAMES, align_labels, hmrf_gmm, select_n_domains
+
+MARKERS = "spatialfuse_markers"  # uns: rank_genes_groups result of domain_markers
+WRITTEN_BY = {
+    _keys.FUSED: "sf.tl.fuse",
+    _keys.PCA: "sf.pp.preprocess",
+    _keys.HISTOLOGY: "sf.im.encode",
+}
+
+
+def _representation(adata: AnnData, use_rep: str) -> np.ndarray:
+    if use_rep not in adata.obsm:
+        writer = WRITTEN_BY.get(use_rep)
+        hint = f"Run {writer}(adata) first" if writer else "Compute it first"
+        raise InputError(
+            f"adata.obsm[{use_rep!r}] is missing (obsm has {list(adata.obsm)}). {hint}, or "
+            "pass use_rep= naming an existing representation, e.g. use_rep='X_pca'."
+        )
+    X = np.asarray(adata.obsm[use_rep], dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] != adata.n_obs or not np.isfinite(X).all():
+        raise InputError(
+            f"adata.obsm[{use_rep!r}] must be a finite (n_spots, n_dims) array; it has shape "
+            f"{X.shape}{'' if np.isfinite(X).all() else ' and holds NaN or infinite values'}. "
+            "Recompute it."
+        )
+    return X
+
+
+def _graph(adata: AnnData, graph_key: str) -> sp.csr_matrix:
+    if graph_key not in adata.obsp:
+        raise InputError(
+            f"adata.obsp[{graph_key!r}] is missing: the spatial neighbour graph is needed to "
+            "smooth the domains. Run sf.gr.spatial_graph(adata) first, or pass graph_key= "
+            "naming an existing graph."
+        )
+    return sp.csr_matrix(adata.obsp[graph_key])
+
+
+def _aligned_order(mapping: dict, reference: pd.Series) -> list:
+    ref_order = (
+        list(reference.cat.categories)
+        if isinstance(reference.dtype, pd.CategoricalDtype)
+        else sorted(reference.dropna().unique(), key=str)
+    )
+    names = list(mapping.values())
+    return [r for r in ref_order if r in names] + [n for n in names if n not in ref_order]
+
+
+def _relabel(adata: AnnData, key: str, mapping: dict, order: list) -> None:
+    """Rename the categories of ``obs[key]`` and reorder the columns of its probabilities."""
+    old = list(adata.obs[key].cat.categories)
+    codes = adata.obs[key].cat.codes.to_numpy()
+    new_index = {name: i for i, name in enumerate(order)}
+    new_codes = np.array([new_index[mapping[c]] for c in old])[codes]
+    adata.obs[key] = pd.Categorical.from_codes(new_codes, categories=[str(n) for n in order])
+    proba_key = key + _keys.DOMAIN_PROBA_SUFFIX
+    if proba_key in adata.obsm and adata.obsm[proba_key].shape[1] == len(old):
+        permutation = [old.index(next(c for c in old if mapping[c] == n)) for n in order]
+        adata.obsm[proba_key] = np.asarray(adata.obsm[proba_key])[:, permutation]
+
+
+def align_domains(
+    adata: AnnData, key: str = _keys.DOMAIN, reference_key: str = "layer", *, copy: bool = False
+) -> AnnData | None:
+    """Rename the domains in ``obs[key]`` after the reference labels they overlap most.
+
+    Hungarian matching (:func:`scipy.optimize.linear_sum_assignment`) on the contingency table
+    of ``obs[key]`` and ``obs[reference_key]`` (spots with a missing reference are ignored),
+    so colours stay stable across runs and slides. Domains without a partner keep a
+    distinct name.
+
+    Parameters
+    ----------
+    adata
+        Reads ``obs[key]`` and ``obs[reference_key]``.
+    key
+        Categorical domain column to rename (written in place).
+    reference_key
+        Column of reference labels (e.g. an earlier run, or manual annotation).
+    copy
+        Return a modified copy instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None`` or the copy. Rewrites ``obs[key]`` and reorders the columns of
+    ``obsm[key + '_proba']`` (when present) to the new category order.
+    """
+    for name, role in ((key, "domain"), (reference_key, "reference")):
+        if name not in adata.obs:
+            raise InputError(
+                f"adata.obs[{name!r}] ({role} labels) is missing (obs has "
+                f"{list(adata.obs.columns)}). Run sf.tl.cluster_domains(adata) first, or pass "
+                "the name of an existing column."
+            )
+    adata = adata.copy() if copy else adata
+    if not isinstance(adata.obs[key].dtype, pd.CategoricalDtype):
+        adata.obs[key] = adata.obs[key].astype(str).astype("category")
+    reference = adata.obs[reference_key]
+    mapping = align_labels(adata.obs[key].to_numpy(), reference.to_numpy())
+    _relabel(adata, key, mapping, _aligned_order(mapping, reference))
+    info("aligned %r to %r (adata.obs)", key, reference_key)
+    return adata if copy else None
+
+
+def cluster_domains(
+    adata: AnnData,
+    n_domains: int | None = None,
+    *,
+    use_rep: str = _keys.FUSED,
+    graph_key: str = _keys.SPATIAL_CONNECTIVITIES,
+    covariance: str = "tied",
+    beta: float | str = "auto",
+    n_domains_range: tuple[int, int] = (3, 12),
+    reference_key: str | None = None,
+    n_init: int = 5,
+    seed: int | None = None,
+    key_added: str = _keys.DOMAIN,
+    copy: bool = False,
+) -> AnnData | None:
+    """Cluster spots into spatial domains with a spatially smoothed Gaussian mixture.
+
+    Runs :func:`sf.cluster.hmrf_gmm`: a Gaussian mixture whose labels follow a Potts
+    prior on the spatial graph (neighbouring spots tend to share a domain), fitted by
+    mean-field EM. ``beta="auto"`` estimates the smoothing strength from the data by
+    maximum pseudo-likelihood; ``beta=0`` is a plain Gaussian mixture.
+
+    Parameters
+    ----------
+    adata
+        Reads ``obsm[use_rep]`` and ``obsp[graph_key]``.
+    n_domains
+        Number of domains; when ``None`` the ``K`` in ``n_domains_range`` with the lowest
+        mixture BIC is used.
+    use_rep
+        ``obsm`` representation to cluster (``X_fused`` from :func:`sf.tl.fuse`, or
+        ``X_pca`` from :func:`sf.pp.preprocess`).
+    graph_key
+        ``obsp`` spatial graph (:func:`sf.gr.spatial_graph`).
+    covariance
+        ``"tied"`` (mclust EEE), ``"full"`` (VVV), ``"diag"`` (VVI) or ``"spherical"`` (VII).
+    beta
+        Smoothing strength ``>= 0``, or ``"auto"``.
+    n_domains_range
+        Inclusive range searched when ``n_domains`` is ``None``.
+    reference_key
+        ``obs`` column to align the labels to (see :func:`align_domains`); labels are
+        ``"0" .. "K-1"`` otherwise.
+    n_init
+        k-means starts of the initial mixture.
+    seed
+        Random seed (``sf.settings.seed`` when ``None``); the result is deterministic for it.
+    key_added
+        Name of the result.
+    copy
+        Return a modified copy instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None`` or the copy. Writes ``obs[key_added]`` (categorical domains),
+    ``obsm[key_added + '_proba']`` (posterior probabilities, columns in category order),
+    ``obs[key_added + '_confidence']`` (largest posterior) and ``uns[key_added]`` with
+    ``params``, ``n_domains``, ``beta``, ``beta_trace``, ``log_likelihood`` (per EM
+    iteration), ``bic``, ``n_iter``, ``converged`` and, when ``K`` was chosen
+    automatically, ``n_domains_scores`` (``{'n_domains': [...], 'bic': [...]}``).
+    """
+    if not isinstance(adata, AnnData):
+        raise InputError(f"expected an AnnData, got {type(adata).__name__}.")
+    if covariance not in COVARIANCE_TYPES:
+        raise ParameterError(
+            f"covariance={covariance!r}; choose one of {COVARIANCE_TYPES} "
+            f"(mclust {[MCLUST_NAMES[c] for c in COVARIANCE_TYPES]})."
+        )
+    if not (beta == "auto" or (isinstance(beta, Real) and beta >= 0)):
+        raise ParameterError(f"beta={beta!r}; pass a number >= 0 (0 = no smoothing) or 'auto'.")
+    check_n_domains(adata.n_obs, n_domains)
+    low, high = n_domains_range
+    if n_domains is None:
+        check_n_domains(adata.n_obs, low)
+        if high < low:
+            raise ParameterError(
+                f"n_domains_range={n_domains_range!r}; pass (low, high), low <= high."
+            )
+        high = min(high, adata.n_obs // 2)
+    X = _representation(adata, use_rep)
+    graph = _graph(adata, graph_key)
+    if graph.shape != (adata.n_obs, adata.n_obs):
+        raise InputError(
+            f"adata.obsp[{graph_key!r}] has shape {graph.shape}, not ({adata.n_obs}, "
+            f"{adata.n_obs}): it belongs to other spots. Rebuild it with "
+            "sf.gr.spatial_graph(adata)."
+        )
+    adata = adata.copy() if copy else adata
+    seed = resolve_seed(seed)
+
+    record: dict[str, Any] = {}
+    if n_domains is None:
+        n_domains, scores = select_n_domains(
+            X, (low, high), covariance=covariance, n_init=min(n_init, 3), seed=seed
+        )
+        record["n_domains_scores"] = {
+            "criterion": "bic",
+            "n_domains": np.array(list(scores), dtype=int),
+            "bic": np.array(list(scores.values())),
+        }
+        info("chose %d domains (lowest BIC over %d..%d)", n_domains, low, high)
+    result = hmrf_gmm(
+        X, graph, n_domains, covariance=covariance, beta=beta, n_init=n_init, seed=seed
+    )
+
+    adata.obs[key_added] = pd.Categorical.from_codes(
+        result.labels, categories=[str(k) for k in range(n_domains)]
+    )
+    adata.obsm[key_added + _keys.DOMAIN_PROBA_SUFFIX] = result.proba.astype(np.float32)
+    adata.obs[key_added + _keys.DOMAIN_CONFIDENCE_SUFFIX] = result.proba.max(axis=1)
+    if reference_key is not None:
+        align_domains(adata, key_added, reference_key)
+    adata.uns[key_added] = {
+        "params": {
+            "n_domains": int(n_domains),
+            "use_rep": use_rep,
+            "graph_key": graph_key,
+            "covariance": covariance,
+            "beta": str(beta),
+            "n_domains_range": np.array([low, high]),
+            "reference_key": reference_key,
+            "n_init": n_init,
+            "seed": seed,
+        },
+        "n_domains": int(n_domains),
+        "categories": np.array(adata.obs[key_added].cat.categories, dtype=str),
+        "beta": result.beta,
+        "beta_trace": np.array(result.beta_trace),
+        "log_likelihood": np.array(result.log_likelihood),
+        "bic": float(result.bic),
+        "n_iter": result.n_iter,
+        "converged": result.converged,
+        **record,
+    }
+    if reference_key is None:
+        del adata.uns[key_added]["params"]["reference_key"]
+    info(
+        "added %r (%d domains, beta=%.2f; adata.obs), %r, %r (adata.obsm/obs) and uns[%r]",
+        key_added,
+        n_domains,
+        result.beta,
+        key_added + _keys.DOMAIN_PROBA_SUFFIX,
+        key_added + _keys.DOMAIN_CONFIDENCE_SUFFIX,
+        key_added,
+    )
+    return adata if copy else None
+
+
+def _log_normalised(adata: AnnData) -> AnnData:
+    """``adata`` when ``X`` is log-normalised (``uns['log1p']``), else a log-normalised copy."""
+    if "log1p" in adata.uns:
+        return adata
+    counts = adata.layers.get(_keys.COUNTS_LAYER, adata.X)
+    data = AnnData(X=counts.copy(), obs=adata.obs.copy(), var=adata.var.copy())
+    sc.pp.normalize_total(data, target_sum=1e4)
+    sc.pp.log1p(data)
+    info("adata.X is not log-normalised (no uns['log1p']); ranking genes on a normalised copy")
+    return data
+
+
+def domain_markers(
+    adata: AnnData,
+    *,
+    groupby: str = _keys.DOMAIN,
+    n_genes: int = 10,
+    gene_symbols: str | None = None,
+    key_added: str = MARKERS,
+) -> pd.DataFrame:
+    """Rank the marker genes of each domain (Wilcoxon test, one domain against the rest).
+
+    Runs :func:`scanpy.tl.rank_genes_groups` on log-normalised expression (``X`` after
+    :func:`sf.pp.preprocess`; raw counts are normalised on a copy).
+
+    Parameters
+    ----------
+    adata
+        Reads ``obs[groupby]`` and ``X`` (or ``layers['counts']``).
+    groupby
+        Domain column.
+    n_genes
+        Markers kept per domain.
+    gene_symbols
+        ``var`` column with readable gene names to report instead of ``var_names``.
+    key_added
+        ``uns`` key of the scanpy result.
+
+    Returns
+    -------
+    Tidy table with columns ``domain``, ``gene``, ``score``, ``logfoldchange``, ``pval_adj``,
+    ``n_genes`` rows per domain. Writes ``uns[key_added]`` (scanpy's rank_genes_groups layout).
+    """
+    if groupby not in adata.obs:
+        raise InputError(
+            f"adata.obs[{groupby!r}] is missing: run sf.tl.cluster_domains(adata) first, or pass "
+            "groupby= naming an existing domain column."
+        )
+    if gene_symbols is not None and gene_symbols not in adata.var:
+        raise InputError(
+            f"adata.var[{gene_symbols!r}] is missing (var has {list(adata.var.columns)}); pass "
+            "gene_symbols=None to report var_names."
+        )
+    sizes = adata.obs[groupby].value_counts()
+    if (sizes < 2).any() or len(sizes) < 2:
+        raise InputError(
+            f"obs[{groupby!r}] needs at least two domains of at least two spots each to rank "
+            f"markers (sizes: {sizes.to_dict()}). Cluster into fewer domains."
+        )
+    data = _log_normalised(adata)
+    data.obs[groupby] = data.obs[groupby].astype(str).astype("category")
+    sc.tl.rank_genes_groups(
+        data, groupby, method="wilcoxon", n_genes=n_genes, use_raw=False, key_added=key_added
+    )
+    if data is not adata:
+        adata.uns[key_added] = data.uns[key_added]
+    table = sc.get.rank_genes_groups_df(data, group=None, key=key_added)
+    if "group" not in table:  # scanpy omits the column when there is a single group
+        table.insert(0, "group", data.obs[groupby].cat.categories[0])
+    if gene_symbols is not None:
+        table["names"] = adata.var[gene_symbols].reindex(table["names"]).to_numpy()
+    table = table.rename(
+        columns={
+            "group": "domain",
+            "names": "gene",
+            "scores": "score",
+            "logfoldchanges": "logfoldchange",
+            "pvals_adj": "pval_adj",
+        }
+    )[["domain", "gene", "score", "logfoldchange", "pval_adj"]]
+    info("added %r (Wilcoxon markers of %r, adata.uns)", key_added, groupby)
+    return table.reset_index(drop=True)

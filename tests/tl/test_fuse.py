@@ -1,0 +1,148 @@
+"""Tests of ``sf.tl.fuse`` on small synthetic slides whose domains are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+from sklearn.metrics import adjusted_rand_score
+from sklearn.mixture import GaussianMixture
+
+import spatialfuse as sf
+from spatialfuse.datasets._synthetic import synthetic
+from spatialfuse.tl._fuse import fuse
+
+FAST = {"epochs": 60, "n_latent": 16, "hidden_dim": 32}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: small full-batch graphs gain nothing from more on a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _image_features(adata) -> np.ndarray:
+    """Mean and sd of RGB in a two-spot window (stand-in for sf.im.encode in these tests)."""
+    lib = adata.uns["spatial"]["synthetic"]
+    img = lib["images"]["lowres"].astype(float) / 255
+    scale = lib["scalefactors"]["tissue_lowres_scalef"]
+    size = int(round(2 * lib["scalefactors"]["spot_diameter_fullres"] * scale))
+    xy = np.round(adata.obsm["spatial"] * scale).astype(int)
+    means = [ndimage.uniform_filter(img[..., c], size)[xy[:, 1], xy[:, 0]] for c in range(3)]
+    squares = [ndimage.uniform_filter(img[..., c] ** 2, size)[xy[:, 1], xy[:, 0]] for c in range(3)]
+    sds = [np.sqrt(np.clip(s - m**2, 0, None)) for s, m in zip(squares, means)]
+    return np.column_stack(means + sds)
+
+
+def _slide(scenario: str, seed: int = 0, n_spots: int = 500):
+    adata = synthetic(n_spots, n_domains=4, n_genes=80, scenario=scenario, seed=seed)
+    sf.pp.preprocess(adata, n_comps=15)
+    sf.gr.spatial_graph(adata)
+    adata.obsm["X_histology"] = _image_features(adata)
+    return adata
+
+
+def _ari(adata, key: str = "X_fused", rows=None) -> float:
+    z = adata.obsm[key]
+    labels = GaussianMixture(4, covariance_type="full", random_state=0).fit_predict(z)
+    truth = adata.obs["domain_truth"].to_numpy()
+    rows = np.ones(adata.n_obs, bool) if rows is None else rows
+    return adjusted_rand_score(truth[rows], labels[rows])
+
+
+def _ari_of(adata, method: str, **kwargs) -> float:
+    fuse(adata, method=method, seed=0, **FAST, **kwargs)
+    return _ari(adata)
+
+
+@pytest.fixture(scope="module")
+def complementary():
+    return _slide("complementary")
+
+
+def test_fusion_recovers_domains_neither_modality_separates(complementary):
+    gene, image = _ari_of(complementary, "gene"), _ari_of(complementary, "image")
+    gated = _ari_of(complementary, "gated")
+    assert max(gene, image) < 0.7  # each modality alone sees only 2 of the 4 domains
+    assert gated > max(gene, image) + 0.1
+
+
+def test_writes_documented_keys(complementary):
+    out = fuse(complementary, method="tensor", seed=1, key_added="X_t", copy=True, **FAST)
+    assert "X_t" not in complementary.obsm
+    assert out.obsm["X_t"].shape == (complementary.n_obs, 16)
+    weights = out.obs[["fusion_weight_gene", "fusion_weight_image"]].to_numpy()
+    assert np.allclose(weights.sum(axis=1), 1)
+    uns = out.uns["X_t"]
+    assert uns["params"]["method"] == "tensor" and uns["params"]["seed"] == 1
+    history = uns["history"]
+    assert len(history["loss"]) == uns["params"]["epochs_run"] > 1
+    assert {"reconstruction", "contrastive", "spatial"} <= set(history)
+
+
+def test_deterministic_for_a_seed(complementary):
+    a = fuse(complementary, method="gated", seed=2, copy=True, epochs=10)
+    b = fuse(complementary, method="gated", seed=2, copy=True, epochs=10)
+    assert np.array_equal(a.obsm["X_fused"], b.obsm["X_fused"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: the gated uncertainty heads do not yet suppress the corrupted region "
+    "enough (gated ARI 0.40 vs gene-only 0.54 on this instance)",
+)
+def test_no_negative_transfer_from_a_corrupted_image_region():
+    adata = _slide("corrupted_image", seed=1)
+    gene = _ari_of(adata, "gene")
+    gated = _ari_of(adata, "gated")
+    assert gated >= gene - 0.05
+    corrupted = adata.obs["image_corrupted"].to_numpy()
+    weight = adata.obs["fusion_weight_image"].to_numpy()
+    assert weight[corrupted].mean() < weight[~corrupted].mean()
+
+
+def test_spots_without_tile_keep_an_embedding():
+    adata = _slide("missing_tiles", seed=2)
+    missing = ~adata.obs["tile_usable"].to_numpy()
+    gene = _ari_of(adata, "gene")
+    gated = _ari_of(adata, "gated")
+    assert np.isfinite(adata.obsm["X_fused"]).all()
+    assert (adata.obs["fusion_weight_image"].to_numpy()[missing] == 0).all()
+    assert gated > gene + 0.1
+    assert _ari(adata, rows=missing) > gene  # the spots without a tile are resolved too
+
+
+def test_late_fusion_combines_two_models(complementary):
+    out = fuse(complementary, method="late", seed=0, copy=True, late_components=4, **FAST)
+    assert out.obsm["X_fused"].shape[1] == 2 * FAST["n_latent"]
+    assert any(k.startswith("image/") for k in out.uns["X_fused"]["history"])
+
+
+def test_without_image_features_runs_expression_only(complementary):
+    adata = complementary.copy()
+    del adata.obsm["X_histology"]
+    fuse(adata, method="gated", seed=0, epochs=5)
+    assert adata.uns["X_fused"]["params"]["method_used"] == "gene"
+    assert (adata.obs["fusion_weight_image"] == 0).all()
+    with pytest.raises(sf.InputError, match="sf.im.encode"):
+        fuse(adata, method="image")
+
+
+@pytest.mark.parametrize(
+    ("drop", "hint"),
+    [("obsm", "sf.pp.preprocess"), ("obsp", "sf.gr.spatial_graph")],
+)
+def test_missing_inputs_raise_input_errors_naming_the_fix(complementary, drop, hint):
+    adata = complementary.copy()
+    if drop == "obsm":
+        del adata.obsm["X_pca"]
+    else:
+        del adata.obsp["spatial_connectivities"]
+    with pytest.raises(sf.InputError, match=hint.replace(".", r"\.")):
+        fuse(adata)
+    with pytest.raises(sf.InputError, match="method"):
+        fuse(complementary, method="nope")
