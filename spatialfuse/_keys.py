@@ -27,3 +27,5 @@ TILE_SHARPNESS = "tile_sharpness"  # obs: variance of the Laplacian (blur score)
 TILE_USABLE = "tile_usable"  # obs: bool, the tile is usable for the image branch
 FUSION_WEIGHT_IMAGE = "fusion_weight_image"  # obs
 FUSION_WEIGHT_GENE = "fusion_weight_gene"  # obs
+MARKERS = "spatialfuse_markers"  # uns: rank_genes_groups result of sf.tl.domain_markers
+COLORS_SUFFIX = "_colors"  # uns[f"{key}_colors"]: colours of a categorical obs column (scanpy)

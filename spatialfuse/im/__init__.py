@@ -1,1 +1,16 @@
-"""spatialfuse.im"""
+"""Histology (``sf.im``): per-spot tiles, their quality, stain normalisation and image features."""
+
+from ._encode import ENCODERS, encode
+from ._stain import MacenkoNormalizer, ReinhardNormalizer
+from ._tiles import TileSource, extract_tiles, iter_tile_batches, tile_source
+
+__all__ = [
+    "ENCODERS",
+    "MacenkoNormalizer",
+    "ReinhardNormalizer",
+    "TileSource",
+    "encode",
+    "extract_tiles",
+    "iter_tile_batches",
+    "tile_source",
+]

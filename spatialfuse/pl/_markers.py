@@ -8,10 +8,11 @@ import scanpy as sc
 from anndata import AnnData
 from matplotlib.axes import Axes
 
+from .. import _keys
 from .._errors import LayoutError
 from ._figure import axes_or_new, finish
 
-MARKERS = "spatialfuse_markers"  # uns: written by sf.tl.domain_markers
+MARKERS = _keys.MARKERS
 
 
 def markers(

@@ -18,7 +18,7 @@ from .._settings import resolve_seed
 from .._validation import check_n_domains
 from ..cluster import COVARIANCE_TYPES, MCLUST_NAMES, align_labels, hmrf_gmm, select_n_domains
 
-MARKERS = "spatialfuse_markers"  # uns: rank_genes_groups result of domain_markers
+MARKERS = _keys.MARKERS
 WRITTEN_BY = {
     _keys.FUSED: "sf.tl.fuse",
     _keys.PCA: "sf.pp.preprocess",
@@ -71,6 +71,7 @@ def _relabel(adata: AnnData, key: str, mapping: dict, order: list) -> None:
     new_index = {name: i for i, name in enumerate(order)}
     new_codes = np.array([new_index[mapping[c]] for c in old])[codes]
     adata.obs[key] = pd.Categorical.from_codes(new_codes, categories=[str(n) for n in order])
+    adata.uns.pop(key + _keys.COLORS_SUFFIX, None)  # colours are stored by position
     proba_key = key + _keys.DOMAIN_PROBA_SUFFIX
     if proba_key in adata.obsm and adata.obsm[proba_key].shape[1] == len(old):
         permutation = [old.index(next(c for c in old if mapping[c] == n)) for n in order]

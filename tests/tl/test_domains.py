@@ -85,7 +85,9 @@ def test_alignment_matches_a_permuted_reference(slide):
 def test_align_domains_renames_an_existing_column(slide):
     cluster_domains(slide, N_DOMAINS, n_init=1, seed=0)
     before = slide.obs["spatialfuse_domain"].copy()
+    slide.uns["spatialfuse_domain_colors"] = ["#000000"] * N_DOMAINS
     align_domains(slide, "spatialfuse_domain", "truth")
+    assert "spatialfuse_domain_colors" not in slide.uns  # positional colours would be stale
     after = slide.obs["spatialfuse_domain"]
     assert pd.crosstab(before, after).gt(0).sum(axis=1).eq(1).all()  # a renaming only
     assert (after.astype(str) == slide.obs["truth"]).mean() > 0.95

@@ -1,0 +1,209 @@
+"""``sf.im.encode``: one histology feature vector per spot from its tile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+from anndata import AnnData
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import StandardScaler
+
+from .. import _keys, _logging
+from .._errors import ParameterError
+from .._settings import seed_everything
+from ..nn._cnn import EfficientNetLite0Features, SmallCNN
+from ..nn._contrastive import fit_simclr
+from ._handcrafted import handcrafted_features
+from ._tiles import (
+    DEFAULT_SIZE_UM,
+    TileSource,
+    _check_geometry,
+    _source_from_params,
+    extract_tiles,
+    quality_is_current,
+    tile_params,
+)
+
+ENCODERS = ("efficientnet", "simclr", "handcrafted")
+# tile sides chosen by benchmarks/bench_histology.py (see benchmarks/results/histology.md)
+ENCODER_TILE_PX = {"efficientnet": 64, "simclr": 32, "handcrafted": 32, "module": 64}
+DEFAULT_N_EPOCHS = 5  # 3.2 +- 0.7 min for 3.8k tiles on the busy shared 2-core benchmark machine
+
+
+def _to_tensor(tiles: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(tiles.transpose(0, 3, 1, 2)))
+
+
+def _embed(model: torch.nn.Module, batches: Iterable[torch.Tensor]) -> np.ndarray:
+    """Run ``model`` on every ``(B, 3, H, W)`` batch without gradients, checking it returns
+    ``(B, D)``."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for x in batches:
+            try:
+                features = model(x)
+            except Exception as err:
+                raise ParameterError(
+                    f"the encoder module failed on a tile batch of shape {tuple(x.shape)} "
+                    f"(B, 3, H, W; RGB in [0, 1]): {type(err).__name__}: {err}. Pass a module "
+                    "accepting such batches, or set tile_px= to the input size it expects."
+                ) from None
+            if (
+                not isinstance(features, torch.Tensor)
+                or features.ndim != 2
+                or len(features) != len(x)
+            ):
+                shape = (
+                    tuple(features.shape) if isinstance(features, torch.Tensor) else type(features)
+                )
+                raise ParameterError(
+                    f"the encoder module returned {shape} for a batch of {len(x)} tiles; it must "
+                    f"return a (B, D) = ({len(x)}, n_features) tensor. Add pooling/flattening "
+                    "(e.g. x.mean(dim=(2, 3))) to the end of the module."
+                )
+            out.append(features.float().numpy())
+    return np.concatenate(out)
+
+
+def _handcrafted(source: TileSource, batch_size: int) -> np.ndarray:
+    """Standardised colour/texture statistics of every tile."""
+    batches = source.batches(batch_size, desc="encoding tiles (handcrafted)")
+    return StandardScaler().fit_transform(
+        np.stack([handcrafted_features(tile) for batch in batches for tile in batch])
+    )
+
+
+def _simclr(
+    source: TileSource, batch_size: int, n_epochs: int, seed: int
+) -> tuple[np.ndarray, list[float]]:
+    """Train a :class:`SmallCNN` with SimCLR on the slide's tiles; its features and losses."""
+    tiles = _to_tensor(np.concatenate(list(source.batches(256, desc="cutting tiles"))))
+    model = SmallCNN()
+    losses = fit_simclr(
+        model,
+        tiles,
+        out_dim=model.out_dim,
+        n_epochs=n_epochs,
+        generator=torch.Generator().manual_seed(seed),
+        progress=lambda epochs: _logging.progress(epochs, desc="SimCLR epochs", total=n_epochs),
+    )
+    return _embed(model, torch.split(tiles, batch_size)), losses
+
+
+def encode(
+    adata: AnnData,
+    *,
+    encoder: str | torch.nn.Module = "handcrafted",
+    library_id: str | None = None,
+    image: str = "auto",
+    size_um: float = DEFAULT_SIZE_UM,
+    tile_px: int | None = None,
+    stain_normalization: str | None = None,
+    batch_size: int = 64,
+    n_epochs: int = DEFAULT_N_EPOCHS,
+    n_comps: int | None = 50,
+    seed: int | None = None,
+    key_added: str = _keys.HISTOLOGY,
+    copy: bool = False,
+) -> AnnData | None:
+    """Encode each spot's histology tile into a feature vector.
+
+    Parameters
+    ----------
+    adata
+        The slide. Reads ``obsm['spatial']``, ``uns['spatial'][library_id]``; reuses the tile
+        quality of :func:`extract_tiles` when it was run with the same tile parameters.
+    encoder
+        ``"handcrafted"`` (default): colour (RGB, HED) and texture (GLCM, LBP) statistics,
+        standardised; it separated annotated regions best on lowres images, where a spot is
+        ~4 px wide (benchmarks/results/histology.md). ``"efficientnet"``: ImageNet-pretrained
+        EfficientNet-lite0, global-average-pooled (1280 features). ``"simclr"``: a small CNN
+        trained for ``n_epochs`` with SimCLR on this slide's tiles. Or a ``torch.nn.Module``
+        mapping ``(B, 3, H, W)`` RGB in ``[0, 1]`` to ``(B, D)`` (e.g. a local pathology
+        foundation model); it is put in eval mode.
+    library_id, image, size_um, stain_normalization
+        Tile parameters, as in :func:`extract_tiles`.
+    tile_px
+        Tile side in pixels; per-encoder default (``ENCODER_TILE_PX``) when ``None``.
+    batch_size
+        Tiles per forward pass.
+    n_epochs
+        SimCLR training epochs.
+    n_comps
+        Reduce features wider than this with PCA; ``None`` keeps them all.
+    seed
+        Random seed; ``settings.seed`` when ``None``.
+    key_added
+        ``obsm`` key of the features and ``uns`` key of the parameters.
+    copy
+        Return a modified copy instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None``, or the copy. Writes ``obsm[key_added]`` (float32, one row per spot),
+    ``uns[key_added]['params']``, and the tile quality of :func:`extract_tiles` when missing.
+    """
+    is_module = isinstance(encoder, torch.nn.Module)
+    if not is_module and encoder not in ENCODERS:
+        raise ParameterError(
+            f"encoder={encoder!r} is not known; use one of {ENCODERS} or a torch.nn.Module "
+            "mapping (B, 3, H, W) tiles to (B, D) features."
+        )
+    name = "module" if is_module else str(encoder)
+    tile_px = ENCODER_TILE_PX[name] if tile_px is None else tile_px
+    _check_geometry(size_um, tile_px, batch_size)
+    if n_comps is not None and (int(n_comps) != n_comps or n_comps < 1):
+        raise ParameterError(f"n_comps={n_comps!r}; use a positive integer or None.")
+    if name == "simclr" and (int(n_epochs) != n_epochs or n_epochs < 1):
+        raise ParameterError(f"n_epochs={n_epochs!r}; use a positive integer.")
+    adata = adata.copy() if copy else adata
+    seed = seed_everything(seed)
+    tiles_kw: dict[str, Any] = {
+        "library_id": library_id,
+        "image": image,
+        "size_um": size_um,
+        "tile_px": tile_px,
+        "stain_normalization": stain_normalization,
+    }
+    params = tile_params(adata, tissue_threshold=None, **tiles_kw)
+    if not quality_is_current(adata, params):
+        extract_tiles(adata, **tiles_kw)
+    source = _source_from_params(adata, params)[0]
+    extra: dict[str, Any] = {}
+    if name == "handcrafted":
+        features = _handcrafted(source, batch_size)
+    elif name == "simclr":
+        features, extra["loss"] = _simclr(source, batch_size, int(n_epochs), seed)
+    else:
+        model = EfficientNetLite0Features(image_size=tile_px) if name == "efficientnet" else encoder
+        batches = source.batches(batch_size, desc=f"encoding tiles ({name})")
+        features = _embed(model, map(_to_tensor, batches))
+
+    n_features = features.shape[1]
+    if n_comps is not None and n_features > n_comps and len(source) > n_comps:
+        features = PCA(n_components=int(n_comps), random_state=seed).fit_transform(features)
+    adata.obsm[key_added] = np.asarray(features, dtype=np.float32)
+    adata.uns[key_added] = {
+        "params": {
+            **{k: v for k, v in params.items() if v is not None},
+            "encoder": name,
+            "n_encoder_features": int(n_features),
+            "n_comps": int(n_comps) if n_comps is not None else 0,
+            "batch_size": int(batch_size),
+            "seed": int(seed),
+            **({"n_epochs": int(n_epochs)} if name == "simclr" else {}),
+        },
+        **extra,
+    }
+    _logging.info(
+        "added obsm %r (%d x %d %s features) and uns %r",
+        key_added,
+        *adata.obsm[key_added].shape,
+        name,
+        key_added,
+    )
+    return adata if copy else None
