@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 from anndata import AnnData
 
 from .. import _keys
+from .._cache import Snapshot, StepCache, apply_delta, data_fingerprint
+from .._errors import CountsError, ParameterError
 from .._logging import info
 from .._settings import resolve_seed
 from .._validation import available_images, check_n_domains, validate_visium
 
 PIPELINE_KEY = "spatialfuse_pipeline"
+STEPS = ("preprocess", "spatial_graph", "extract_tiles", "encode", "fuse", "cluster_domains")
 
 
 def _peak_rss_mb() -> float:
@@ -23,20 +27,73 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-class _StepTimer:
-    """Collects wall time and peak memory of each pipeline step."""
+def check_no_empty_spots(adata: AnnData) -> None:
+    """Raise :class:`CountsError` when some spots have no counts at all."""
+    empty = np.asarray(adata.X.sum(axis=1)).ravel() <= 0
+    if empty.any():
+        raise CountsError(
+            f"{int(empty.sum())} of {adata.n_obs} spots have zero counts (e.g. "
+            f"{adata.obs_names[empty][:3].tolist()}); they carry no expression to cluster. Drop "
+            "them first with scanpy.pp.filter_cells(adata, min_counts=1) (the spatialfuse "
+            "command line does this for you)."
+        )
 
-    def __init__(self) -> None:
+
+class _StepRunner:
+    """Runs pipeline steps, reusing results in ``adata`` or in the step cache, and records
+    the wall time, peak memory and origin of each step."""
+
+    def __init__(
+        self,
+        adata: AnnData,
+        library_id: str,
+        cache_dir: str | os.PathLike | None,
+        *,
+        recompute: bool,
+    ) -> None:
+        self.adata = adata
+        self.recompute = recompute
+        self.cache = None if cache_dir is None else StepCache(cache_dir)
+        self.fingerprint = data_fingerprint(adata, library_id) if self.cache else None
+        self.keys: dict[str, str | None] = {}
         self.steps: dict[str, dict[str, Any]] = {}
 
-    @contextmanager
-    def step(self, name: str, *, reused: bool = False):
+    def run(
+        self,
+        name: str,
+        done: bool,
+        func: Callable[..., Any],
+        kwargs: dict[str, Any],
+        *,
+        depends: list[str] | None = None,
+    ) -> None:
+        """Run ``func(adata, **kwargs)`` as step ``name`` unless its result can be reused."""
         start = time.perf_counter()
-        yield
+        key = None
+        if self.cache is not None:
+            after = {dep: self.keys.get(dep) for dep in depends or []}
+            key = self.cache.key(name, data=self.fingerprint, params=kwargs, after=after)
+        self.keys[name] = key
+        if done and not self.recompute:
+            source = "adata"
+            info("%s: reusing the result already in adata", name)
+        elif key is not None and not self.recompute and (delta := self.cache.load(key)):
+            source = "cache"
+            apply_delta(self.adata, delta)
+            info("%s: reused cached result %s", name, key)
+        else:
+            source = "computed"
+            snapshot = Snapshot.of(self.adata) if key is not None else None
+            func(self.adata, **kwargs)
+            if snapshot is not None:
+                self.cache.save(key, snapshot.delta(self.adata))
+                info("%s: checkpointed result %s", name, key)
         self.steps[name] = {
             "seconds": round(time.perf_counter() - start, 3),
             "peak_rss_mb": round(_peak_rss_mb(), 1),
-            "reused": reused,
+            "source": source,
+            "reused": source != "computed",
+            "cache_key": key,
         }
 
 
@@ -46,8 +103,8 @@ def spatial_domains(
     *,
     library_id: str | None = None,
     use_image: bool = True,
-    encoder: str = "efficientnet",
-    fusion: str = "gated",
+    encoder: str = "handcrafted",
+    fusion: str = "gene",
     n_top_genes: int = 3000,
     n_comps: int = 30,
     n_rings: int = 1,
@@ -56,6 +113,7 @@ def spatial_domains(
     recompute: bool = False,
     copy: bool = False,
     step_options: dict[str, dict[str, Any]] | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> AnnData | None:
     """Find spatial domains in one call, with good defaults; every step stays callable alone.
 
@@ -77,7 +135,10 @@ def spatial_domains(
     encoder
         Image encoder of :func:`sf.im.encode`.
     fusion
-        Fusion method of :func:`sf.tl.fuse`.
+        Fusion method of :func:`sf.tl.fuse`. The default, ``"gene"`` (expression only, no image
+        steps), is the best measured on the DLPFC benchmark, whose slides have only a lowres
+        H&E (``benchmarks/results/domains.md``); pass ``"gated"``, ``"cross_attention"``,
+        ``"tensor"``, ``"early"`` or ``"late"`` to fuse the histology.
     n_top_genes, n_comps
         Gene representation (see :func:`sf.pp.preprocess`).
     n_rings
@@ -94,13 +155,26 @@ def spatial_domains(
         Extra keyword arguments per step, e.g. ``{"fuse": {"epochs": 200}}``; step names are
         ``preprocess``, ``spatial_graph``, ``extract_tiles``, ``encode``, ``fuse``,
         ``cluster_domains``.
+    cache_dir
+        Folder of the step cache (e.g. :func:`spatialfuse._cache.default_cache_dir`); ``None``
+        disables it. Each computed step's outputs are checkpointed there, keyed by a hash of
+        the data, its parameters and the steps it depends on; a later call with the same
+        inputs reuses them (so an interrupted run resumes after its last completed step), and
+        changing a parameter recomputes only the steps that depend on it.
 
     Returns
     -------
     ``None`` or the copy. Writes what each step writes (``obsm['X_pca']``,
     ``obsp['spatial_connectivities']``, ``obsm['X_histology']``, ``obsm['X_fused']``,
-    ``obs[key_added]`` ...) and ``uns['spatialfuse_pipeline']`` with the parameters and the
-    wall time and peak memory of each step.
+    ``obs[key_added]`` ...) and ``uns['spatialfuse_pipeline']`` with the parameters and, per
+    step, the wall time, peak memory, origin (``"computed"``, ``"cache"`` or ``"adata"``) and
+    cache key.
+
+    Raises
+    ------
+    InputError
+        The slide is not in the Visium layout, has spots without counts, or a parameter is
+        out of range.
     """
     from .. import gr, im, pp
     from ._domains import cluster_domains
@@ -108,64 +182,71 @@ def spatial_domains(
 
     library_id = validate_visium(adata, library_id=library_id)
     check_n_domains(adata.n_obs, n_domains)
+    check_no_empty_spots(adata)
     adata = adata.copy() if copy else adata
     seed = resolve_seed(seed)
     options = step_options or {}
-    timer = _StepTimer()
+    unknown = set(options) - set(STEPS)
+    if unknown:
+        raise ParameterError(
+            f"step_options names unknown steps {sorted(unknown)}; the steps are {list(STEPS)}."
+        )
+    runner = _StepRunner(adata, library_id, cache_dir, recompute=recompute)
 
-    def run(name: str, done: bool, func: Callable[..., Any], **kwargs: Any) -> None:
-        reuse = done and not recompute
-        with timer.step(name, reused=reuse):
-            if reuse:
-                info("%s: reusing the result already in adata", name)
-            else:
-                func(adata, **{**kwargs, **options.get(name, {})})
-
-    run(
+    runner.run(
         "preprocess",
         _keys.PCA in adata.obsm,
         pp.preprocess,
-        n_top_genes=n_top_genes,
-        n_comps=n_comps,
-        seed=seed,
+        {
+            "n_top_genes": n_top_genes,
+            "n_comps": n_comps,
+            "seed": seed,
+            **options.get("preprocess", {}),
+        },
     )
-    run(
+    runner.run(
         "spatial_graph",
         _keys.SPATIAL_CONNECTIVITIES in adata.obsp,
         gr.spatial_graph,
-        n_rings=n_rings,
+        {"n_rings": n_rings, **options.get("spatial_graph", {})},
     )
-    has_image = use_image and bool(available_images(adata, library_id))
+    has_image = use_image and fusion != "gene" and bool(available_images(adata, library_id))
+    fuse_depends = ["preprocess", "spatial_graph"]
     if has_image:
-        run(
+        runner.run(
             "extract_tiles",
             _keys.TILES in adata.uns,
             im.extract_tiles,
-            library_id=library_id,
+            {"library_id": library_id, **options.get("extract_tiles", {})},
         )
-        run(
+        runner.run(
             "encode",
             _keys.HISTOLOGY in adata.obsm,
             im.encode,
-            encoder=encoder,
-            seed=seed,
+            {"encoder": encoder, "seed": seed, **options.get("encode", {})},
+            depends=["extract_tiles"],
         )
+        fuse_depends.append("encode")
     else:
         info("no image used (use_image=%s): running expression-only", use_image)
-    run(
+    runner.run(
         "fuse",
         _keys.FUSED in adata.obsm,
         fuse,
-        method=fusion if has_image else "gene",
-        seed=seed,
+        {"method": fusion if has_image else "gene", "seed": seed, **options.get("fuse", {})},
+        depends=fuse_depends,
     )
-    run(
+    runner.run(
         "cluster_domains",
         False,
         cluster_domains,
-        n_domains=n_domains,
-        seed=seed,
-        key_added=key_added,
+        {
+            "n_domains": n_domains,
+            "seed": seed,
+            "key_added": key_added,
+            **options.get("cluster_domains", {}),
+        },
+        depends=["fuse", "spatial_graph"],
     )
 
     adata.uns[PIPELINE_KEY] = {
@@ -180,8 +261,9 @@ def spatial_domains(
             "n_rings": n_rings,
             "seed": seed,
             "key_added": key_added,
+            "step_options": options,
         },
-        "steps": timer.steps,
+        "steps": runner.steps,
     }
     info("added %r, the spatial domains (adata.obs, categorical)", key_added)
     return adata if copy else None

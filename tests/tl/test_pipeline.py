@@ -1,0 +1,125 @@
+"""Tests of sf.tl.spatial_domains: the one-call pipeline and its step cache."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+import spatialfuse as sf
+from spatialfuse._errors import CountsError, ParameterError
+from spatialfuse._logging import logger
+from spatialfuse.datasets._synthetic import synthetic
+
+N_DOMAINS = 4
+FAST = {
+    "encode": {"encoder": "handcrafted"},
+    "fuse": {"epochs": 8},
+    "cluster_domains": {"n_init": 1},
+}
+IMAGE_STEPS = ("extract_tiles", "encode")
+
+
+def run(adata, **kwargs):
+    kwargs.setdefault("step_options", FAST)
+    sf.tl.spatial_domains(adata, N_DOMAINS, n_top_genes=100, n_comps=10, **kwargs)
+    return adata.uns["spatialfuse_pipeline"]["steps"]
+
+
+@pytest.fixture(scope="module")
+def slide():
+    return synthetic(n_spots=300, n_domains=N_DOMAINS, n_genes=100, seed=1)
+
+
+@pytest.fixture
+def log_lines():
+    """Messages of the spatialfuse logger during the test."""
+    lines: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger.addHandler(handler)
+    yield lines
+    logger.removeHandler(handler)
+
+
+@pytest.fixture(scope="module")
+def cached_runs(slide, tmp_path_factory):
+    """A first run filling a cache, the same run again, and a run with other fuse epochs."""
+    cache = tmp_path_factory.mktemp("cache")
+    first, again, other = slide.copy(), slide.copy(), slide.copy()
+    steps = {
+        "first": run(first, cache_dir=cache),
+        "again": run(again, cache_dir=cache),
+        "other": run(other, cache_dir=cache, step_options={**FAST, "fuse": {"epochs": 9}}),
+    }
+    return {"first": first, "again": again, "other": other, "steps": steps, "cache": cache}
+
+
+def test_first_run_computes_every_step_and_checkpoints_it(cached_runs):
+    steps = cached_runs["steps"]["first"]
+    assert list(steps) == ["preprocess", "spatial_graph", *IMAGE_STEPS, "fuse", "cluster_domains"]
+    assert all(step["source"] == "computed" for step in steps.values())
+    stored = {p.stem for p in (cached_runs["cache"] / "steps").glob("*.pkl")}
+    assert {step["cache_key"] for step in steps.values()} <= stored
+
+
+def test_same_inputs_reuse_every_step_and_give_the_same_domains(cached_runs):
+    steps = cached_runs["steps"]["again"]
+    assert all(step["source"] == "cache" for step in steps.values())
+    first, again = cached_runs["first"], cached_runs["again"]
+    np.testing.assert_array_equal(
+        first.obs["spatialfuse_domain"].to_numpy(), again.obs["spatialfuse_domain"].to_numpy()
+    )
+    np.testing.assert_array_equal(first.obsm["X_fused"], again.obsm["X_fused"])
+    assert (first.X != again.X).nnz == 0  # the log-normalised matrix is restored too
+    assert first.var["highly_variable"].equals(again.var["highly_variable"])
+
+
+def test_changed_fuse_parameter_reruns_only_fuse_and_clustering(cached_runs):
+    steps = cached_runs["steps"]["other"]
+    sources = {name: step["source"] for name, step in steps.items()}
+    assert sources == {
+        "preprocess": "cache",
+        "spatial_graph": "cache",
+        "extract_tiles": "cache",
+        "encode": "cache",
+        "fuse": "computed",
+        "cluster_domains": "computed",
+    }
+    first = cached_runs["steps"]["first"]
+    assert steps["fuse"]["cache_key"] != first["fuse"]["cache_key"]
+    assert len(cached_runs["other"].uns["X_fused"]["history"]["loss"]) <= 9
+
+
+def test_cache_hit_is_logged_with_its_key(slide, tmp_path, log_lines):
+    adata = slide.copy()
+    run(adata, cache_dir=tmp_path, use_image=False)
+    keys = {name: step["cache_key"] for name, step in run(slide.copy(), cache_dir=tmp_path).items()}
+    assert f"preprocess: reused cached result {keys['preprocess']}" in log_lines
+    assert "no image used (use_image=False): running expression-only" in log_lines
+
+
+def test_expression_only_skips_image_steps(slide):
+    adata = slide.copy()
+    steps = run(adata, use_image=False)
+    assert not set(IMAGE_STEPS) & set(steps)
+    assert "X_histology" not in adata.obsm
+    params = adata.uns["spatialfuse_pipeline"]["params"]
+    assert params["fusion"] == "gene" and params["use_image"] is False
+    assert adata.obs["spatialfuse_domain"].nunique() >= 2
+
+
+def test_zero_count_spots_are_refused_with_the_fix(slide):
+    adata = slide.copy()
+    counts = adata.X.tolil()
+    counts[3, :] = 0
+    adata.X = counts.tocsr()
+    with pytest.raises(CountsError, match="1 of 300 spots have zero counts.*filter_cells"):
+        sf.tl.spatial_domains(adata, N_DOMAINS)
+    assert "X_pca" not in adata.obsm  # refused before any step ran
+
+
+def test_unknown_step_option_is_refused(slide):
+    with pytest.raises(ParameterError, match="unknown steps \\['fusion'\\]"):
+        sf.tl.spatial_domains(slide.copy(), N_DOMAINS, step_options={"fusion": {"epochs": 3}})
