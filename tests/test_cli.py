@@ -22,7 +22,18 @@ OUTPUTS = (
     "report.json",
     "spatialfuse.log",
 )
-FAST = ["--encoder", "handcrafted", "--epochs", "8", "--n-top-genes", "100", "--n-comps", "10"]
+FAST = [
+    "--fusion",
+    "gated",
+    "--encoder",
+    "handcrafted",
+    "--epochs",
+    "8",
+    "--n-top-genes",
+    "100",
+    "--n-comps",
+    "10",
+]
 STEPS = ["preprocess", "spatial_graph", "extract_tiles", "encode", "fuse", "cluster_domains"]
 
 

@@ -16,7 +16,8 @@ from spatialfuse import cli
 from spatialfuse.datasets._synthetic import synthetic
 
 OPTIONS = [
-    "--n-domains", "4", "--seed", "5", "--encoder", "handcrafted", "--epochs", "10",
+    "--n-domains", "4", "--seed", "5", "--fusion", "gated", "--encoder", "handcrafted",
+    "--epochs", "10",
     "--n-top-genes", "100", "--n-comps", "10", "--quiet",
 ]  # fmt: skip
 KILL_AFTER = "encode: checkpointed result"

@@ -154,8 +154,8 @@ def synthetic(
 
     Returns
     -------
-    AnnData with raw counts in ``X``; ``obs['array_row', 'array_col', 'in_tissue',
-    'domain_truth', 'gene_class', 'image_class']``, ``obs['image_corrupted']``
+    AnnData with raw counts in ``X``; ``obs`` columns ``array_row``, ``array_col``,
+    ``in_tissue``, ``domain_truth``, ``gene_class``, ``image_class``; ``obs['image_corrupted']``
     (corrupted_image), ``obs['tile_usable']`` (missing_tiles); ``obsm['spatial']`` (full-res
     x, y); ``uns['spatial']['synthetic']`` with the image and ``scalefactors``.
     """

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from anndata import AnnData
+from scipy.spatial import cKDTree
 
 from .. import _keys
 from .._logging import info
 from .._validation import check_spatial
+
+
+def _spot_pitch(coords: np.ndarray) -> float:
+    """Median distance from each spot to its nearest neighbour."""
+    coords = coords[:, :2]
+    if coords.shape[0] < 2:
+        return 1.0
+    distances, _ = cKDTree(coords).query(coords, k=2)
+    return float(np.median(distances[:, 1]))
 
 
 def spatial_graph(
@@ -22,9 +33,10 @@ def spatial_graph(
 ) -> AnnData | None:
     """Build the spot neighbour graph with :func:`squidpy.gr.spatial_neighbors`.
 
-    Visium slides (``obs['array_row']`` present) get squidpy's hexagonal grid graph with
-    ``n_rings`` rings of 6 neighbours; other data a k-nearest-neighbour graph. With
-    ``library_key`` no edge joins two slides.
+    Visium slides (``obs['array_row']`` present) get the hexagonal grid graph with ``n_rings``
+    rings of 6 neighbours: a radius graph of ``n_rings`` spot pitches (the median
+    nearest-neighbour distance), which stays symmetric and local at tissue edges and holes.
+    Other data get a k-nearest-neighbour graph. With ``library_key`` no edge joins two slides.
 
     Parameters
     ----------
@@ -52,14 +64,15 @@ def spatial_graph(
     adata = adata.copy() if copy else adata
     if coord_type is None:
         coord_type = "grid" if "array_row" in adata.obs else "generic"
-    kwargs = {"n_rings": n_rings} if coord_type == "grid" else {}
-    sq.gr.spatial_neighbors(
-        adata,
-        coord_type=coord_type,
-        n_neighs=n_neighs or 6,
-        library_key=library_key,
-        **kwargs,
-    )
+    if coord_type == "grid":
+        # ring r of a hex grid lies within r pitches; ring r + 1 starts at sqrt(3) r pitches
+        coords = np.asarray(adata.obsm[_keys.SPATIAL], dtype=float)
+        slides = adata.obs[library_key].to_numpy() if library_key else np.zeros(adata.n_obs)
+        pitch = np.median([_spot_pitch(coords[slides == slide]) for slide in np.unique(slides)])
+        kwargs = {"radius": n_rings * float(pitch) * 1.05}
+    else:
+        kwargs = {"n_neighs": n_neighs or 6}
+    sq.gr.spatial_neighbors(adata, coord_type="generic", library_key=library_key, **kwargs)
     graph = adata.obsp[_keys.SPATIAL_CONNECTIVITIES]
     info(
         "added %r (%s graph, %.1f neighbours per spot on average, adata.obsp)",

@@ -1,9 +1,7 @@
 """Property-based tests of sf.gr.spatial_graph on random hexagonal Visium grids.
 
-On complete grids every property holds. On grids with holes (tissue edges, dropped spots)
-squidpy's grid builder (k nearest neighbours cut at 1.3 x the *median* neighbour distance,
-never symmetrised) yields asymmetric edges longer than one ring, and fails below 7 spots;
-those tests are strict xfails documenting the bug until sf.gr.spatial_graph handles it.
+Complete grids and grids with holes (tissue edges, dropped spots) alike: the graph is
+symmetric, has no self loops, joins every pair within ``n_rings`` and nothing farther.
 """
 
 from __future__ import annotations
@@ -11,7 +9,6 @@ from __future__ import annotations
 import anndata as ad
 import numpy as np
 import pandas as pd
-import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -74,10 +71,6 @@ def test_grid_graph_is_symmetric_loop_free_and_local(adata, n_rings):
     check_symmetric_loop_free_and_local(adata, n_rings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="squidpy grid graph: median-distance cutoff, no symmetrisation (see module doc)",
-)
 @settings(max_examples=50, deadline=None, phases=[Phase.generate])
 @given(adata=hex_slides(holes=True), n_rings=st.integers(1, 2))
 def test_grid_graph_with_holes_is_symmetric_loop_free_and_local(adata, n_rings):

@@ -23,6 +23,7 @@ IMAGE_STEPS = ("extract_tiles", "encode")
 
 def run(adata, **kwargs):
     kwargs.setdefault("step_options", FAST)
+    kwargs.setdefault("fusion", "gated")  # exercise the image steps too
     sf.tl.spatial_domains(adata, N_DOMAINS, n_top_genes=100, n_comps=10, **kwargs)
     return adata.uns["spatialfuse_pipeline"]["steps"]
 
