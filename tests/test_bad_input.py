@@ -322,15 +322,10 @@ def rgb_tissue_fraction(shared_data: Path) -> np.ndarray:
     return adata.obs["tile_tissue_fraction"].to_numpy()
 
 
-GREY_TISSUE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="sf.im tissue detection thresholds HSV saturation, which is 0 on grey images: "
-    "no tissue is found (spatialfuse/im/_quality.py)",
-)
 IMAGE_MODES = [
-    pytest.param("L", id="grey", marks=GREY_TISSUE_BUG),
+    pytest.param("L", id="grey"),
     pytest.param("RGBA", id="rgba"),
-    pytest.param("I;16", id="16_bit", marks=GREY_TISSUE_BUG),
+    pytest.param("I;16", id="16_bit"),
 ]
 
 

@@ -1,4 +1,5 @@
-"""Per-tile quality: tissue fraction (HSV saturation), sharpness (variance of the Laplacian)."""
+"""Per-tile quality: tissue fraction (HSV saturation, or darkness on grey images), sharpness
+(variance of the Laplacian)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,25 @@ from skimage.filters import laplace, threshold_otsu
 MIN_SATURATION_THRESHOLD = 0.05  # glass and faint background stay below this
 
 
+def tissue_signal(rgb: np.ndarray) -> np.ndarray:
+    """Per-pixel tissue signal of ``(..., 3)`` RGB: HSV saturation (stain colour against white
+    glass), or darkness ``1 - value`` when the pixels carry no colour at all (a grey image)."""
+    hsv = rgb2hsv(rgb.reshape(-1, 1, 3))
+    signal = hsv[..., 1] if hsv[..., 1].any() else 1.0 - hsv[..., 2]
+    return signal.reshape(rgb.shape[:-1])
+
+
 def saturation_threshold(rgb: np.ndarray) -> float:
-    """Otsu threshold of HSV saturation separating tissue from glass in ``(..., 3)`` RGB."""
-    saturation = rgb2hsv(rgb.reshape(-1, 1, 3))[..., 1].ravel()
-    if np.ptp(saturation) == 0:
+    """Otsu threshold of the tissue signal separating tissue from glass in ``(..., 3)`` RGB."""
+    signal = tissue_signal(rgb).ravel()
+    if np.ptp(signal) == 0:
         return MIN_SATURATION_THRESHOLD
-    return max(float(threshold_otsu(saturation)), MIN_SATURATION_THRESHOLD)
+    return max(float(threshold_otsu(signal)), MIN_SATURATION_THRESHOLD)
 
 
 def tissue_mask(rgb: np.ndarray, threshold: float) -> np.ndarray:
-    """Pixels of ``(..., 3)`` RGB whose HSV saturation exceeds ``threshold``."""
-    return rgb2hsv(rgb.reshape(-1, 1, 3))[..., 1].reshape(rgb.shape[:-1]) > threshold
+    """Pixels of ``(..., 3)`` RGB whose tissue signal exceeds ``threshold``."""
+    return tissue_signal(rgb) > threshold
 
 
 def tissue_fraction(tiles: np.ndarray, threshold: float) -> np.ndarray:
