@@ -8,6 +8,7 @@ from numbers import Real
 import numpy as np
 import scipy.sparse as sp
 
+from .._logging import progress
 from ._gaussian import COVARIANCE_TYPES, GaussianComponents, fit_components, initial_mixture
 from ._gaussian import log_densities as component_log_densities
 from ._potts import estimate_beta, log_likelihood, mean_field, prepare_graph
@@ -148,7 +149,7 @@ def hmrf_gmm(
     current_beta = estimate_beta(proba, adjacency, np.log(components.weights)) if estimate else beta
     likelihood_trace, beta_trace = [], []
     converged = False
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in progress(range(1, max_iter + 1), desc="domains (HMRF EM)", total=max_iter):
         log_density = component_log_densities(X, components)
         log_weights = np.log(components.weights)
         proba = mean_field(
