@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import anndata as ad
@@ -40,3 +41,24 @@ def dlpfc_151673_path(shared_data: Path) -> Path:
 def dlpfc_151673(dlpfc_151673_path: Path) -> ad.AnnData:
     """DLPFC 151673, 3,639 spots x 5,000 genes, lowres H&E, layer labels in obs['layer']."""
     return ad.read_h5ad(dlpfc_151673_path)
+
+
+@pytest.fixture
+def heart(shared_data: Path, tmp_path: Path) -> Path:
+    """A writable copy of the tiny real Space Ranger folder (100 spots x 100 genes)."""
+    folder = tmp_path / "heart"
+    shutil.copytree(shared_data / "visium_heart_tiny", folder, copy_function=shutil.copyfile)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return folder
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread: small full-batch graphs gain nothing from more on a shared machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

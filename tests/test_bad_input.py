@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,16 +34,6 @@ FAST = ["--encoder", "handcrafted", "--epochs", "4", "--n-top-genes", "50", "--n
 @pytest.fixture(scope="module")
 def base_slide() -> ad.AnnData:
     return synthetic(n_spots=60, n_domains=3, n_genes=50, seed=4)
-
-
-@pytest.fixture
-def heart(shared_data: Path, tmp_path: Path) -> Path:
-    """A writable copy of the tiny real Space Ranger folder (100 spots x 100 genes)."""
-    folder = tmp_path / "heart"
-    shutil.copytree(shared_data / "visium_heart_tiny", folder, copy_function=shutil.copyfile)
-    for path in [folder, *folder.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    return folder
 
 
 def run_cli(input_path: Path, out: Path, *extra: str) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
 from pathlib import Path
 
 import anndata as ad
@@ -27,16 +26,6 @@ from spatialfuse._errors import (
 
 POSITIONS_V1 = "spatial/tissue_positions_list.csv"
 POSITION_NAMES = ["barcode", "in_tissue", "array_row", "array_col", "pxl_row", "pxl_col"]
-
-
-@pytest.fixture
-def heart(shared_data: Path, tmp_path: Path) -> Path:
-    """A writable copy of the tiny real Space Ranger folder (100 spots x 100 genes)."""
-    folder = tmp_path / "heart"
-    shutil.copytree(shared_data / "visium_heart_tiny", folder, copy_function=shutil.copyfile)
-    for path in [folder, *folder.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    return folder
 
 
 def _positions(folder: Path) -> pd.DataFrame:

@@ -11,13 +11,7 @@ from spatialfuse.nn._training import embed, train
 N = 60
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: small full-batch graphs gain nothing from more on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _data(seed: int = 0, usable_fraction: float = 0.8) -> FusionInputs:

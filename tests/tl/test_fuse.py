@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from scipy import ndimage
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
@@ -16,13 +15,7 @@ from spatialfuse.tl._fuse import fuse
 FAST = {"epochs": 60, "n_latent": 16, "hidden_dim": 32}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: small full-batch graphs gain nothing from more on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _image_features(adata) -> np.ndarray:
