@@ -13,13 +13,26 @@ from .._logging import info
 from .._validation import check_spatial
 
 
-def _spot_pitch(coords: np.ndarray) -> float:
-    """Median distance from each spot to its nearest neighbour."""
+def _spot_pitch(coords: np.ndarray, array_rc: np.ndarray | None) -> float:
+    """Full-resolution distance between adjacent spots.
+
+    With the array grid (``array_row``, ``array_col``), each spot's nearest neighbour gives one
+    estimate, its pixel distance over its distance on the hexagonal grid (in pitches), so the
+    estimate holds however many spots are missing. Without it, the median nearest-neighbour
+    distance.
+    """
     coords = coords[:, :2]
     if coords.shape[0] < 2:
         return 1.0
-    distances, _ = cKDTree(coords).query(coords, k=2)
-    return float(np.median(distances[:, 1]))
+    distances, neighbour = cKDTree(coords).query(coords, k=2)
+    if array_rc is None:
+        return float(np.median(distances[:, 1]))
+    grid = np.column_stack([array_rc[:, 1] * 0.5, array_rc[:, 0] * np.sqrt(3) / 2])
+    steps = np.linalg.norm(grid - grid[neighbour[:, 1]], axis=1)
+    valid = steps > 0
+    if not valid.any():
+        return float(np.median(distances[:, 1]))
+    return float(np.median(distances[valid, 1] / steps[valid]))
 
 
 def spatial_graph(
@@ -47,7 +60,7 @@ def spatial_graph(
     coord_type
         ``"grid"`` or ``"generic"``; inferred when ``None``.
     n_neighs
-        Neighbours per ring (grid, default 6) or per spot (generic, default 6).
+        Neighbours per spot of a generic graph (default 6).
     library_key
         ``obs`` column naming the slide of each spot, for several slides in one AnnData.
     copy
@@ -68,7 +81,16 @@ def spatial_graph(
         # ring r of a hex grid lies within r pitches; ring r + 1 starts at sqrt(3) r pitches
         coords = np.asarray(adata.obsm[_keys.SPATIAL], dtype=float)
         slides = adata.obs[library_key].to_numpy() if library_key else np.zeros(adata.n_obs)
-        pitch = np.median([_spot_pitch(coords[slides == slide]) for slide in np.unique(slides)])
+        has_grid = {"array_row", "array_col"} <= set(adata.obs.columns)
+        array_rc = adata.obs[["array_row", "array_col"]].to_numpy(float) if has_grid else None
+        pitch = np.median(
+            [
+                _spot_pitch(
+                    coords[slides == slide], None if array_rc is None else array_rc[slides == slide]
+                )
+                for slide in np.unique(slides)
+            ]
+        )
         kwargs = {"radius": n_rings * float(pitch) * 1.05}
     else:
         kwargs = {"n_neighs": n_neighs or 6}
