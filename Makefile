@@ -37,7 +37,11 @@ docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	cd benchmarks && ../$(BIN)/python bench_domains.py
+	cd benchmarks && ../$(BIN)/python bench_clustering.py
+	cd benchmarks && ../$(BIN)/python bench_histology.py
+	cd benchmarks && for part in synthetic dlpfc sweep report; do \
+		../$(BIN)/python bench_fusion.py $$part || exit 1; done
 
 clean:
 	rm -rf $(VENV) outputs docs/_build .pytest_cache .ruff_cache
