@@ -20,8 +20,22 @@ if not logger.handlers:
     logger.propagate = False
 
 
+# scanpy's integer verbosities: 0 errors, 1 warnings, 2 info, 3 and above debug.
+_SCANPY_LEVELS = ("ERROR", "WARNING", "INFO", "DEBUG")
+
+
 def _sync_level() -> None:
-    logger.setLevel(settings.verbosity.upper())
+    verbosity = settings.verbosity
+    if isinstance(verbosity, int) and not isinstance(verbosity, bool) and verbosity >= 0:
+        level = _SCANPY_LEVELS[min(verbosity, 3)]
+    elif isinstance(verbosity, str) and verbosity.upper() in logging.getLevelNamesMapping():
+        level = verbosity.upper()
+    else:
+        raise ValueError(
+            f"sf.settings.verbosity={verbosity!r}; use a level name ('WARNING', 'INFO', "
+            "'DEBUG') or scanpy's integers 0-3."
+        )
+    logger.setLevel(level)
 
 
 def info(msg: str, *args: object) -> None:

@@ -28,14 +28,15 @@ class Settings:
     progress
         Show tqdm progress bars on long steps.
     verbosity
-        Logging level name of the ``spatialfuse`` logger (``"WARNING"``, ``"INFO"``, ...).
+        Logging level of the ``spatialfuse`` logger: a name (``"WARNING"``, ``"INFO"``, ...)
+        or scanpy's integers (0 errors, 1 warnings, 2 info, 3 debug).
     data_dir
         Cache folder of downloaded data sets (``SPATIALFUSE_DATA_DIR`` overrides it).
     """
 
     seed: int = 0
     progress: bool = True
-    verbosity: str = "INFO"
+    verbosity: str | int = "INFO"
     data_dir: Path = field(default_factory=_default_data_dir)
 
 

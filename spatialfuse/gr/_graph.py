@@ -91,10 +91,10 @@ def spatial_graph(
                 for slide in np.unique(slides)
             ]
         )
-        kwargs = {"radius": n_rings * float(pitch) * 1.05}
+        radius = n_rings * float(pitch) * 1.05
+        sq.gr.spatial_neighbors_radius(adata, radius=radius, library_key=library_key)
     else:
-        kwargs = {"n_neighs": n_neighs or 6}
-    sq.gr.spatial_neighbors(adata, coord_type="generic", library_key=library_key, **kwargs)
+        sq.gr.spatial_neighbors_knn(adata, n_neighs=n_neighs or 6, library_key=library_key)
     graph = adata.obsp[_keys.SPATIAL_CONNECTIVITIES]
     info(
         "added %r (%s graph, %.1f neighbours per spot on average, adata.obsp)",
