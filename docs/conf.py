@@ -17,6 +17,8 @@ autodoc_typehints = "description"
 autodoc_mock_imports: list[str] = []
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
+# The tutorials (docs/tutorials -> ../tutorials) are rendered as stored, without outputs:
+# `make test` executes them (pytest --nbmake), so the docs build does not run them again.
 nb_execution_mode = "off"
 myst_enable_extensions = ["dollarmath", "amsmath"]
 html_theme = "furo"

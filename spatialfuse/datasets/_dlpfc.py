@@ -169,6 +169,9 @@ def fetch(remote: RemoteFile, folder: Path, base_url: str | None) -> Path:
     """
     url = remote.url(base_url)
     target = folder / remote.target
+    pooch_logger = pooch.get_logger()
+    pooch_level = pooch_logger.level
+    pooch_logger.setLevel("WARNING")  # no "use this value as known_hash" lines for users
     try:
         return Path(
             pooch.retrieve(
@@ -191,6 +194,8 @@ def fetch(remote: RemoteFile, folder: Path, base_url: str | None) -> Path:
             f"connection and re-run; or download the file by hand to {target}; or point "
             f"base_url= / {BASE_URL_ENV} at a mirror holding it."
         ) from None
+    finally:
+        pooch_logger.setLevel(pooch_level)
 
 
 def read_layers(layer_map: Path, sample_id: str) -> pd.Series:
