@@ -23,6 +23,7 @@ from ._errors import (
     ParameterError,
     ScaleFactorError,
 )
+from ._logging import warning
 
 IMAGE_PREFERENCE = ("fullres", "hires", "lowres")
 SOURCE_IMAGE_PATH = "source_image_path"  # uns['spatial'][lib]['metadata'] key (squidpy)
@@ -153,8 +154,19 @@ def image_scale(adata: AnnData, library_id: str, image: str) -> float:
     return scalefactors[key]
 
 
+def _is_blank(img: Any) -> bool:
+    """True when an image holds a single colour (e.g. an all-black placeholder PNG)."""
+    arr = np.asarray(img)
+    step = max(1, min(arr.shape[:2]) // 256)  # a subsample is enough to see any variation
+    sample = arr[::step, ::step].reshape(-1, arr.shape[2] if arr.ndim == 3 else 1)
+    return bool(sample.size) and bool((sample.min(axis=0) == sample.max(axis=0)).all())
+
+
 def choose_image(adata: AnnData, library_id: str, image: str = "auto") -> str:
-    """Resolve ``image="auto"`` to the best resolution present, checking a named one exists."""
+    """Resolve ``image="auto"`` to the best resolution present, checking a named one exists.
+
+    ``"auto"`` skips an in-memory image that holds one colour only (a placeholder), unless
+    it is the only one."""
     present = available_images(adata, library_id)
     if image == "auto":
         if not present:
@@ -164,7 +176,18 @@ def choose_image(adata: AnnData, library_id: str, image: str = "auto") -> str:
                 "expression-only (image steps are skipped by sf.tl.spatial_domains(..., "
                 "use_image=False))."
             )
-        return present[0]
+        in_memory = adata.uns[_keys.SPATIAL][library_id].get("images") or {}
+        for name in present:
+            if name in in_memory and _is_blank(in_memory[name]):
+                warning(
+                    "the %s image of library %r holds one colour only (a placeholder?); "
+                    "using the next resolution",
+                    name,
+                    library_id,
+                )
+                continue
+            return name
+        return present[-1]
     if image not in present:
         raise ImageError(
             f"image {image!r} is not present for library {library_id!r} (present: {present}). "

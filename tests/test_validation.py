@@ -10,6 +10,7 @@ import pytest
 import scipy.sparse as sp
 import tifffile
 
+import spatialfuse as sf
 from spatialfuse import _validation as val
 from spatialfuse._errors import (
     BarcodeError,
@@ -247,3 +248,15 @@ def test_fullres_jpeg_shape_from_header(tmp_path):
     path = tmp_path / "full.jpg"
     Image.fromarray(np.zeros((40, 70, 3), dtype=np.uint8)).save(path)
     assert val.image_file_shape(path) == (40, 70)
+
+
+def test_auto_image_skips_a_one_colour_placeholder(heart):
+    """The real heart folder ships an all-black hires PNG: tiles come from the lowres H&E."""
+    adata = sf.io.read_visium(heart)
+    library_id = sf.io.validate(adata)
+    assert not adata.uns["spatial"][library_id]["images"]["hires"][..., :3].any()
+    assert val.choose_image(adata, library_id) == "lowres"
+    assert val.choose_image(adata, library_id, "hires") == "hires"  # a named image is honoured
+    sf.im.extract_tiles(adata)
+    assert adata.uns["spatialfuse_tiles"]["image"] == "lowres"
+    assert adata.obs["tile_usable"].mean() > 0.5
