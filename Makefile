@@ -22,16 +22,16 @@ demo: $(STAMP)
 	$(BIN)/spatialfuse demo --out outputs/demo --overwrite
 
 test: $(STAMP)
-	$(BIN)/ruff check spatialfuse tests benchmarks
-	$(BIN)/ruff format --check spatialfuse tests benchmarks
+	$(BIN)/ruff check spatialfuse tests benchmarks tutorials
+	$(BIN)/ruff format --check spatialfuse tests benchmarks tutorials
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check spatialfuse tests benchmarks
+	$(BIN)/ruff check spatialfuse tests benchmarks tutorials
 
 format: $(STAMP)
-	$(BIN)/ruff format spatialfuse tests benchmarks
-	$(BIN)/ruff check --fix spatialfuse tests benchmarks
+	$(BIN)/ruff format spatialfuse tests benchmarks tutorials
+	$(BIN)/ruff check --fix spatialfuse tests benchmarks tutorials
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
@@ -39,9 +39,12 @@ docs: $(STAMP)
 bench: $(STAMP)
 	cd benchmarks && ../$(BIN)/python bench_domains.py
 	cd benchmarks && ../$(BIN)/python bench_clustering.py
+	cd benchmarks && ../$(BIN)/python bench_scaling.py
 	cd benchmarks && ../$(BIN)/python bench_histology.py
 	cd benchmarks && for part in synthetic dlpfc sweep report; do \
 		../$(BIN)/python bench_fusion.py $$part || exit 1; done
+	bash benchmarks/peers/setup.sh
+	cd benchmarks && ../$(BIN)/python bench_peers.py
 
 clean:
 	rm -rf $(VENV) outputs docs/_build .pytest_cache .ruff_cache

@@ -1,254 +1,239 @@
 """Benchmark of ``sf.tl.fuse``: ARI of every fusion method on synthetic slides and DLPFC.
 
-Synthetic slides (``sf.datasets.synthetic``) where the answer is known: complementary
-modalities, a corrupted image region, spots without a tile. Then DLPFC 151673 / 151674.
-Clustering: scikit-learn GaussianMixture on the embedding. Writes
-``benchmarks/results/fusion.json`` and ``fusion.md``. Run: ``python benchmarks/bench_fusion.py``.
+Every slide goes through the package's own steps: ``sf.pp.preprocess``,
+``sf.gr.spatial_graph``, ``sf.im.extract_tiles`` (tile quality, ``obs['tile_usable']``) and
+``sf.im.encode(encoder="handcrafted")``; then ``sf.tl.fuse`` with each method (package
+defaults) and ``sf.tl.cluster_domains`` (tied-covariance Gaussian mixture with the HMRF
+spatial prior, ``beta="auto"``; also ``beta=0``, a plain mixture) with the true number of
+domains. Seed ``s`` seeds the synthetic slide, the fusion and the clustering.
+
+- ``synthetic``: ``sf.datasets.synthetic`` scenarios ``complementary``, ``corrupted_image`` and
+  ``missing_tiles`` (600 spots, 6 domains, 200 genes), seeds 0-4;
+- ``dlpfc``: sections 151673 and 151674 (7 layers, ``obs['layer']``), seeds 0-4;
+- ``sweep``: the fusion loss weights, one at a time around the defaults, for ``"gated"`` on
+  the synthetic scenarios (seeds 0-1) and on DLPFC 151673 (seed 0); 151674 is held out. The
+  ``defaults`` row reuses the runs of the two parts above;
+- ``report``: ``results/fusion.json`` and ``results/fusion.md`` from the runs so far.
+
+Each run is appended to ``results/fusion.runs.jsonl`` as soon as it ends and is skipped when
+the script is started again, so a long run can be stopped and resumed.
+Run: ``python benchmarks/bench_fusion.py {synthetic,dlpfc,sweep,report} [--seeds 5]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
-import time
-from pathlib import Path
+import os
+from collections import defaultdict
+from collections.abc import Iterable
 
 import anndata as ad
 import numpy as np
 import torch
+from _common import DLPFC_H5AD, RESULTS, mean_sd, timed, write_results
 from anndata import AnnData
-from scipy import ndimage
-from sklearn.metrics import adjusted_rand_score
-from sklearn.mixture import GaussianMixture
 
 import spatialfuse as sf
-from spatialfuse._atomic import atomic_path
-from spatialfuse._logging import warning
-from spatialfuse._validation import choose_image, get_library_id, get_scalefactors, image_scale
 from spatialfuse.datasets._synthetic import synthetic
-from spatialfuse.tl._fuse import fuse
 
-RESULTS = Path(__file__).parent / "results"
-DLPFC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dlpfc" / "h5ad"
+RUNS = RESULTS / "fusion.runs.jsonl"
 METHODS = ("gene", "image", "early", "late", "cross_attention", "tensor", "gated")
+SWEEP_METHOD = "gated"
+SWEEP_SEEDS = (0, 1)
 SCENARIOS = ("complementary", "corrupted_image", "missing_tiles")
-SWEEP = {  # one-at-a-time changes around the defaults (r=1, c=0.1, s=1, T=0.5)
-    "defaults": {},
-    "contrastive=0": {"contrastive_weight": 0.0},
-    "contrastive=1": {"contrastive_weight": 1.0},
-    "spatial=0": {"spatial_weight": 0.0},
-    "spatial=3": {"spatial_weight": 3.0},
+SECTIONS = ("151673", "151674")
+SWEEP_SECTION = "151673"
+N_SPOTS, N_DOMAINS_SYNTHETIC, N_GENES = 600, 6, 200
+SWEEP = {  # one at a time around the defaults of sf.tl.fuse
+    "contrastive_weight=0": {"contrastive_weight": 0.0},
+    "contrastive_weight=1": {"contrastive_weight": 1.0},
+    "spatial_weight=0.3": {"spatial_weight": 0.3},
+    "spatial_weight=3": {"spatial_weight": 3.0},
+    "reconstruction_weight=0.3": {"reconstruction_weight": 0.3},
 }
 
 
-def spot_image_stats(adata: AnnData) -> np.ndarray:
-    """Simple per-spot colour and texture statistics of the best image (until sf.im lands).
-
-    Mean and sd of RGB, gradient energy and structure-tensor entries in a window of one and
-    of two spot diameters around each spot.
-    """
-    lib = get_library_id(adata)
-    name = choose_image(adata, lib, "auto")
-    img = np.asarray(adata.uns["spatial"][lib]["images"][name], dtype=np.float32)
-    img = img / 255.0 if img.max() > 1 else img
-    scale = image_scale(adata, lib, name)
-    diameter = get_scalefactors(adata, lib)["spot_diameter_fullres"] * scale
-    grey = img.mean(axis=2)
-    gy, gx = np.gradient(ndimage.gaussian_filter(grey, 0.7))
-    maps = [*np.moveaxis(img, 2, 0), *np.moveaxis(img**2, 2, 0), gx * gx, gy * gy, gx * gy]
-    xy = np.round(np.asarray(adata.obsm["spatial"]) * scale).astype(int)
-    col = np.clip(xy[:, 0], 0, img.shape[1] - 1)
-    row = np.clip(xy[:, 1], 0, img.shape[0] - 1)
-    features = []
-    for window in (diameter, 2 * diameter):
-        size = max(3, int(round(window)))
-        means = np.stack([ndimage.uniform_filter(m, size)[row, col] for m in maps], axis=1)
-        sd = np.sqrt(np.clip(means[:, 3:6] - means[:, :3] ** 2, 0, None))
-        features.append(np.hstack([means[:, :3], sd, means[:, 6:]]))
-    return np.hstack(features)
+def prepare(adata: AnnData, n_top_genes: int) -> AnnData:
+    """The package's steps up to the image features, as ``sf.tl.spatial_domains`` runs them."""
+    sf.pp.preprocess(adata, n_top_genes=n_top_genes, seed=0)
+    sf.gr.spatial_graph(adata)
+    sf.im.extract_tiles(adata)
+    sf.im.encode(adata, encoder="handcrafted", seed=0)
+    return adata
 
 
-def prepare(adata: AnnData, n_top_genes: int = 3000, n_rings: int = 1) -> str:
-    """Preprocess, build the graph and the image features; return the feature source.
-
-    Image features: ``sf.im.encode(encoder="handcrafted")`` when it runs, otherwise
-    :func:`spot_image_stats`.
-    """
-    sf.pp.preprocess(adata, n_top_genes=n_top_genes, n_comps=30)
-    sf.gr.spatial_graph(adata, n_rings=n_rings)
-    try:
-        sf.im.encode(adata, encoder="handcrafted")
-        return "sf.im.encode(handcrafted)"
-    except Exception as error:  # noqa: BLE001 - the im branch may not be ready yet
-        warning("sf.im.encode failed (%s); using colour statistics", error)
-        adata.obsm["X_histology"] = spot_image_stats(adata)
-        return "spot_image_stats"
+def synthetic_slide(scenario: str, seed: int) -> AnnData:
+    adata = synthetic(
+        N_SPOTS, n_domains=N_DOMAINS_SYNTHETIC, n_genes=N_GENES, scenario=scenario, seed=seed
+    )
+    return prepare(adata, n_top_genes=N_GENES)
 
 
-def ari_of(z: np.ndarray, truth, n_domains: int, seed: int, covariance: str = "full") -> float:
-    """ARI of a GaussianMixture clustering of ``z`` against ``truth`` (NaN labels dropped)."""
-    gmm = GaussianMixture(n_domains, covariance_type=covariance, random_state=seed)
-    labels = gmm.fit_predict(z)
-    truth = np.asarray(truth, dtype=object)
-    known = np.array([t == t and t is not None for t in truth])
-    return float(adjusted_rand_score(truth[known].astype(str), labels[known]))
+def dlpfc_slide(section: str) -> AnnData:
+    return prepare(ad.read_h5ad(DLPFC_H5AD[section]), n_top_genes=3000)
 
 
-def _run(adata, truth, n_domains, seed, covariance, **options) -> dict:
-    start = time.perf_counter()
-    fuse(adata, seed=seed, **options)
-    seconds = time.perf_counter() - start
-    return {
-        "ari": ari_of(adata.obsm["X_fused"], truth, n_domains, seed, covariance),
-        "seconds": seconds,
-        "epochs": adata.uns["X_fused"]["params"]["epochs_run"],
-        "mean_image_weight": float(adata.obs["fusion_weight_image"].mean()),
-    }
+def run_one(adata: AnnData, truth_key: str, n_domains: int, seed: int, method: str, **options):
+    """Fuse, cluster (HMRF and plain mixture) and score one method on one slide."""
+    adata = adata.copy()
+    record: dict = {}
+    with timed(record):
+        sf.tl.fuse(adata, method=method, seed=seed, **options)
+    weight = adata.obs[sf._keys.FUSION_WEIGHT_IMAGE].to_numpy()
+    usable = adata.obs[sf._keys.TILE_USABLE].to_numpy().astype(bool)
+    record.update(
+        epochs=adata.uns[sf._keys.FUSED]["params"]["epochs_run"],
+        image_weight_usable=float(weight[usable].mean()) if usable.any() else 0.0,
+    )
+    if "image_corrupted" in adata.obs:
+        corrupted = adata.obs["image_corrupted"].to_numpy()
+        record["image_weight_corrupted"] = float(weight[corrupted].mean())
+        record["image_weight_intact"] = float(weight[~corrupted].mean())
+    for name, beta in (("ari", "auto"), ("ari_gmm", 0.0)):
+        sf.tl.cluster_domains(adata, n_domains, beta=beta, seed=seed)
+        record[name] = sf.metrics.compare(adata, sf._keys.DOMAIN, truth_key)["ari"]
+    return record
 
 
-def synthetic_part(seeds, n_spots, epochs) -> dict:
-    """Every method on every scenario and seed; extra ARI of the damaged spots."""
-    out = {}
-    for scenario in SCENARIOS:
-        for seed in seeds:
-            adata = synthetic(n_spots, n_domains=6, scenario=scenario, seed=seed)
-            source = prepare(adata, n_top_genes=200)
-            for method in METHODS:
-                row = _run(
-                    adata, adata.obs["domain_truth"], 6, seed, "full", method=method, epochs=epochs
-                )
-                row["features"] = source
-                out.setdefault(scenario, {}).setdefault(method, []).append(row)
-                print(scenario, seed, method, round(row["ari"], 3), flush=True)
-    return out
+def _done() -> set[tuple]:
+    if not RUNS.exists():
+        return set()
+    rows = (json.loads(line) for line in RUNS.read_text().splitlines() if line)
+    return {(r["part"], r["setting"], r["dataset"], r["method"], r["seed"]) for r in rows}
 
 
-def dlpfc_part(sections, seeds, epochs, methods=METHODS, **options) -> dict:
-    """Every method on the DLPFC sections, tied-covariance GMM with 7 components."""
-    out = {}
-    for section in sections:
-        adata = ad.read_h5ad(next(DLPFC.glob(f"{section}_*.h5ad")))
-        source = prepare(adata)
-        truth = adata.obs["layer"]
-        for seed in seeds:
-            pca = ari_of(adata.obsm["X_pca"], truth, 7, seed, "tied")
-            out.setdefault(section, {}).setdefault("pca (no graph)", []).append({"ari": pca})
-            for method in methods:
-                row = _run(adata, truth, 7, seed, "tied", method=method, epochs=epochs, **options)
-                row["features"] = source
-                out[section].setdefault(method, []).append(row)
-                print(section, seed, method, round(row["ari"], 3), flush=True)
-    return out
+def _runs(part: str, setting: str, datasets: Iterable[str], seeds, methods, options) -> None:
+    """Every (seed, dataset, method) not yet in ``fusion.runs.jsonl``, seed by seed so that a
+    cut-short run has whole seeds; each run is appended as soon as it ends."""
+    done = _done()
+    dlpfc: dict[str, AnnData] = {}
+    for seed in seeds:
+        for dataset in datasets:
+            todo = [m for m in methods if (part, setting, dataset, m, seed) not in done]
+            if not todo:
+                continue
+            if dataset in DLPFC_H5AD:
+                if dataset not in dlpfc:
+                    dlpfc[dataset] = dlpfc_slide(dataset)
+                slide, truth_key, n_domains = dlpfc[dataset], "layer", 7
+            else:
+                slide = synthetic_slide(dataset, seed)
+                truth_key, n_domains = "domain_truth", N_DOMAINS_SYNTHETIC
+            for method in todo:
+                row = run_one(slide, truth_key, n_domains, seed, method, **options)
+                row.update(part=part, setting=setting, dataset=dataset, method=method, seed=seed)
+                with RUNS.open("a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+                print(part, setting, dataset, seed, method, round(row["ari"], 3), flush=True)
 
 
-def sweep_part(epochs, n_spots) -> dict:
-    """Loss weights of the gated model: DLPFC 151673 and a complementary slide, seed 0."""
-    out = {}
-    adata = ad.read_h5ad(next(DLPFC.glob("151673_*.h5ad")))
-    prepare(adata)
-    synth = synthetic(n_spots, n_domains=6, scenario="complementary", seed=0)
-    prepare(synth, n_top_genes=200)
-    slides = {
-        "151673": (adata, adata.obs["layer"], 7, "tied"),
-        "complementary": (synth, synth.obs["domain_truth"], 6, "full"),
-    }
-    for name, options in SWEEP.items():
-        for slide, (data, truth, k, covariance) in slides.items():
-            row = _run(data, truth, k, 0, covariance, method="gated", epochs=epochs, **options)
-            out.setdefault(name, {})[slide] = row
-            print("sweep", name, slide, round(row["ari"], 3), flush=True)
-    return out
-
-
-def _summary(rows: list[dict]) -> str:
-    ari = np.array([r["ari"] for r in rows])
-    return f"{ari.mean():.3f} ± {ari.std(ddof=1) if len(ari) > 1 else 0:.3f}"
+def _table(rows: list[dict], datasets: list[str], value: str = "ari") -> list[str]:
+    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    cells = defaultdict(list)
+    for r in rows:
+        cells[r["method"], r["dataset"]].append(r)
+    lines = [
+        "| method | " + " | ".join(datasets) + " | fuse s (mean) |",
+        "|---" * (len(datasets) + 2) + "|",
+    ]
+    for method in methods:
+        row = []
+        for dataset in datasets:
+            runs = cells[method, dataset]
+            row.append(f"{mean_sd(r[value] for r in runs)} (n={len(runs)})" if runs else "")
+        seconds = [r["seconds"] for d in datasets for r in cells[method, d]]
+        lines.append(f"| {method} | " + " | ".join(row) + f" | {np.mean(seconds):.1f} |")
+    return lines
 
 
 def report() -> None:
-    """Merge the parts into fusion.json and fusion.md."""
-    parts = {
-        p: json.loads((RESULTS / f"fusion.{p}.json").read_text())
-        for p in ("synthetic", "dlpfc", "sweep")
-        if (RESULTS / f"fusion.{p}.json").exists()
-    }
-    lines = ["# Fusion benchmark (`benchmarks/bench_fusion.py`)", ""]
-    for part in ("synthetic", "dlpfc"):
-        if part not in parts:
+    """Aggregate ``fusion.runs.jsonl`` into ``fusion.json`` and ``fusion.md``."""
+    unique = {}  # two processes may both have run a cell: keep the first
+    for line in RUNS.read_text().splitlines():
+        row = json.loads(line)
+        unique.setdefault(
+            (row["part"], row["setting"], row["dataset"], row["method"], row["seed"]), row
+        )
+    rows = list(unique.values())
+    main = [r for r in rows if r["part"] in ("synthetic", "dlpfc") and r["setting"] == "defaults"]
+    lines = [
+        "# Fusion benchmark (`benchmarks/bench_fusion.py`)",
+        "",
+        "Image features: `sf.im.extract_tiles` + `sf.im.encode(encoder='handcrafted')`; "
+        "`sf.tl.fuse` with its defaults; clustering: `sf.tl.cluster_domains` (tied Gaussian "
+        "mixture, HMRF prior with automatic beta; `beta=0` for the plain mixture) with the true "
+        "number of domains. ARI mean ± sd over seeds (n = runs per cell). Fuse times on a "
+        "shared 2-core machine (load 8-14 while measured), torch on 1 thread.",
+        "",
+    ]
+    for part, datasets in (("synthetic", list(SCENARIOS)), ("dlpfc", list(SECTIONS))):
+        part_rows = [r for r in main if r["part"] == part]
+        if not part_rows:
             continue
-        table = parts[part]["results"]
-        meta = parts[part]["meta"]
-        lines += [f"## {part}", "", f"{meta}", ""]
-        columns = list(table)
-        methods = list(dict.fromkeys(m for c in columns for m in table[c]))
-        lines += [
-            "| method | " + " | ".join(columns) + " | mean s/run |",
-            "|---" * (len(columns) + 2) + "|",
+        title = (
+            f"Synthetic slides ({N_SPOTS} spots, {N_DOMAINS_SYNTHETIC} domains)"
+            if part == "synthetic"
+            else "DLPFC (7 layers)"
+        )
+        lines += [f"## {title}: ARI, HMRF clustering", "", *_table(part_rows, datasets), ""]
+        lines += [f"### {title}: ARI, plain mixture (beta=0)", ""]
+        lines += [*_table(part_rows, datasets, "ari_gmm"), ""]
+    sweep = [r for r in rows if r["part"] == "sweep"]
+    if sweep:
+        datasets = [*SCENARIOS, SWEEP_SECTION]
+        defaults = [
+            r
+            for r in main
+            if r["method"] == SWEEP_METHOD
+            and (r["seed"] in SWEEP_SEEDS if r["part"] == "synthetic" else r["seed"] == 0)
         ]
-        for method in methods:
-            cells = [_summary(table[c][method]) if method in table[c] else "" for c in columns]
-            secs = [
-                r["seconds"] for c in columns for r in table[c].get(method, []) if "seconds" in r
-            ]
-            lines.append(
-                f"| {method} | " + " | ".join(cells) + f" | {np.mean(secs):.1f} |"
-                if secs
-                else f"| {method} | " + " | ".join(cells) + " | |"
-            )
-        lines.append("")
-    if "sweep" in parts:
         lines += [
-            "## Loss-weight sweep (gated, seed 0)",
+            f"## Loss-weight sweep ({SWEEP_METHOD}, HMRF ARI; synthetic seeds "
+            f"{', '.join(map(str, SWEEP_SEEDS))}, DLPFC {SWEEP_SECTION} seed 0; "
+            f"{', '.join(s for s in SECTIONS if s != SWEEP_SECTION)} held out)",
             "",
-            "| setting | 151673 ARI | complementary ARI |",
-            "|---|---|---|",
+            "| setting | " + " | ".join(datasets) + " | mean of the synthetic |",
+            "|---" * (len(datasets) + 2) + "|",
         ]
-        for name, row in parts["sweep"]["results"].items():
-            lines.append(
-                f"| {name} | {row['151673']['ari']:.3f} | {row['complementary']['ari']:.3f} |"
+        for setting in ["defaults", *SWEEP]:
+            runs = (
+                defaults if setting == "defaults" else [r for r in sweep if r["setting"] == setting]
             )
+            means = [
+                np.mean([r["ari"] for r in runs if r["dataset"] == d] or [np.nan]) for d in datasets
+            ]
+            cells = " | ".join("" if np.isnan(m) else f"{m:.3f}" for m in means)
+            lines.append(f"| {setting} | {cells} | {np.nanmean(means[:-1]):.3f} |")
         lines.append("")
-    with atomic_path(RESULTS / "fusion.md") as path:
-        Path(path).write_text("\n".join(lines))
-    with atomic_path(RESULTS / "fusion.json") as path:
-        Path(path).write_text(json.dumps(parts, indent=1))
+    write_results("fusion", {"runs": rows}, "\n".join(lines))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("part", choices=["synthetic", "dlpfc", "sweep", "report"])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--n-spots", type=int, default=1000)
-    parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--datasets", default=None, help="comma-separated subset")
     args = parser.parse_args()
-    if args.part == "report":
-        report()
-        return
-    torch.set_num_threads(args.threads)
-    sf.settings.progress = False
-    sf.settings.verbosity = "WARNING"
-    start = time.perf_counter()
-    seeds = list(range(args.seeds))
-    if args.part == "synthetic":
-        results = synthetic_part(seeds, args.n_spots, args.epochs)
-    elif args.part == "dlpfc":
-        results = dlpfc_part(("151673", "151674"), seeds, args.epochs, args.methods.split(","))
-    else:
-        results = sweep_part(args.epochs, args.n_spots)
-    meta = {
-        "seeds": seeds,
-        "n_spots": args.n_spots if args.part != "dlpfc" else None,
-        "max_epochs": args.epochs,
-        "torch_threads": args.threads,
-        "wall_seconds": round(time.perf_counter() - start, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "note": "2-core machine shared with 3 other engineers' jobs while measured (load 7-10)",
-    }
-    with atomic_path(RESULTS / f"fusion.{args.part}.json") as path:
-        Path(path).write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    if args.part != "report":
+        torch.set_num_threads(int(os.environ.get("SPATIALFUSE_BENCH_THREADS", "1")))
+        sf.settings.progress = False
+        sf.settings.verbosity = "WARNING"
+        methods = args.methods.split(",")
+        seeds = range(args.seeds)
+        if args.part == "sweep":
+            datasets = args.datasets.split(",") if args.datasets else [*SCENARIOS, SWEEP_SECTION]
+            for setting, options in SWEEP.items():
+                synthetic_sets = [d for d in datasets if d in SCENARIOS]
+                _runs("sweep", setting, synthetic_sets, SWEEP_SEEDS, [SWEEP_METHOD], options)
+            for setting, options in SWEEP.items():
+                dlpfc_sets = [d for d in datasets if d in DLPFC_H5AD]
+                _runs("sweep", setting, dlpfc_sets, [0], [SWEEP_METHOD], options)
+        else:
+            default = SCENARIOS if args.part == "synthetic" else SECTIONS
+            datasets = args.datasets.split(",") if args.datasets else default
+            _runs(args.part, "defaults", datasets, seeds, methods, {})
     report()
 
 

@@ -3,15 +3,15 @@
 Namespaces follow scanpy/squidpy: ``pp`` (preprocessing), ``gr`` (spatial graph),
 ``im`` (histology tiles and image features), ``tl`` (fusion, domains, the one-call
 pipeline), ``pl`` (plots), ``io`` (reading, validation, exports), ``datasets``,
-``metrics``. ``nn`` holds the pure-torch models and ``cluster`` the array-level
-clustering algorithms; neither knows about AnnData.
+``metrics``, and ``cohort`` (many slides in parallel on Dask). ``nn`` holds the pure-torch
+models and ``cluster`` the array-level clustering algorithms; neither knows about AnnData.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import cluster, datasets, gr, im, io, metrics, nn, pl, pp, tl
+from . import cluster, cohort, datasets, gr, im, io, metrics, nn, pl, pp, tl
 from ._errors import InputError, SpatialfuseError
 from ._settings import settings
 
@@ -25,6 +25,7 @@ __all__ = [
     "SpatialfuseError",
     "__version__",
     "cluster",
+    "cohort",
     "datasets",
     "gr",
     "im",

@@ -14,10 +14,13 @@ PCA = "X_pca"  # obsm, from scanpy.pp.pca
 COUNTS_LAYER = "counts"  # layers: raw counts kept by sf.pp.preprocess
 
 LAYER_TRUTH = "layer"  # obs: manual cortical layer of the DLPFC data sets (ground truth)
+LIBRARY_KEY = "library_id"  # obs: slide of each spot when one AnnData holds several (squidpy)
 
 # what spatialfuse writes
 HISTOLOGY = "X_histology"  # obsm: one image feature vector per spot
 FUSED = "X_fused"  # obsm: the fused embedding
+JOINT = "X_joint"  # obsm: fused embedding of several slides, slide effect removed
+JOINT_RECORD = "spatialfuse_joint"  # uns: parameters and steps of sf.tl.joint_domains
 DOMAIN = "spatialfuse_domain"  # obs: categorical domain label
 DOMAIN_PROBA_SUFFIX = "_proba"  # obsm[f"{DOMAIN}{suffix}"]: per-domain posterior probabilities
 DOMAIN_CONFIDENCE_SUFFIX = "_confidence"  # obs[f"{DOMAIN}{suffix}"]: max posterior per spot

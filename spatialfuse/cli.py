@@ -1,7 +1,8 @@
-"""Command line: ``spatialfuse run``, ``spatialfuse demo`` and ``spatialfuse info``.
+"""Command line: ``spatialfuse run``, ``run-many``, ``demo`` and ``info``.
 
 Exit codes: 0 success, 2 bad input or an unusable output folder (the message says what to
 fix), 1 internal error. ``report.json`` is written last: its presence marks a complete run.
+``run-many`` exits 0 when every slide is done, 2 when the failed ones all had bad input, else 1.
 """
 
 from __future__ import annotations
@@ -290,18 +291,72 @@ def run_analysis(
     return report
 
 
-def _cmd_run(args: argparse.Namespace) -> dict[str, Any]:
-    options = resolve_options(args)
-    adata = load_input(Path(args.input), library_id=options["library_id"])
+def run_slide(
+    source: str | Path,
+    out: str | Path,
+    given: dict[str, Any] | None = None,
+    *,
+    config: str | Path | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    cache_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Do what ``spatialfuse run`` does for one slide; return its report.
+
+    ``given`` holds options named as in config files (``n_domains``, ``fusion`` ...); they
+    override those of the ``config`` file, which override the defaults.
+    """
+    options = resolve_options(argparse.Namespace(config=config, **(given or {})))
+    adata = load_input(Path(source), library_id=options["library_id"])
     return run_analysis(
         adata,
-        Path(args.out),
+        Path(out),
         options,
-        source=str(args.input),
+        source=str(source),
+        overwrite=overwrite,
+        resume=resume,
+        cache_dir=None if cache_dir is None else Path(cache_dir),
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> dict[str, Any]:
+    given = {
+        key: getattr(args, key) for key in RUN_DEFAULTS if getattr(args, key, None) is not None
+    }
+    return run_slide(
+        args.input,
+        args.out,
+        given,
+        config=args.config,
         overwrite=args.overwrite,
         resume=args.resume,
-        cache_dir=None if args.cache_dir is None else Path(args.cache_dir),
+        cache_dir=args.cache_dir,
     )
+
+
+def _cmd_run_many(args: argparse.Namespace) -> int:
+    from . import cohort
+
+    table = cohort.run_many(
+        args.manifest,
+        args.out,
+        scheduler=args.scheduler,
+        n_workers=args.n_workers,
+        retries=args.retries,
+        config=args.config,
+    )
+    counts = table["status"].value_counts()
+    print(
+        f"{len(table)} slides: {counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped "
+        f"(already done), {counts.get('failed', 0)} failed; summary in "
+        f"{Path(args.out) / cohort.SUMMARY_CSV}"
+    )
+    failed = table[table["status"] == "failed"]
+    for row in failed.itertuples():
+        print(f"spatialfuse: error: slide {row.sample_id}: {row.error}", file=sys.stderr)
+    if failed.empty:
+        return EXIT_OK
+    return EXIT_BAD_INPUT if failed["bad_input"].all() else EXIT_INTERNAL
 
 
 def _cmd_demo(args: argparse.Namespace) -> dict[str, Any]:
@@ -424,6 +479,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(demo)
     demo.set_defaults(func=_cmd_demo)
 
+    many = sub.add_parser(
+        "run-many",
+        help="find spatial domains on every slide of a manifest, in parallel on Dask",
+        description="Run every slide of MANIFEST (a CSV: column input, optional per-slide "
+        "options) into OUT/<sample_id>/, in parallel on a local Dask cluster or the one at "
+        "--scheduler. Slides already done are skipped; failed ones are retried, then reported "
+        "in OUT/summary.csv.",
+    )
+    many.add_argument("manifest", help="CSV: input, and optional sample_id, n_domains, seed ...")
+    many.add_argument("--out", required=True, help="output folder (one sub-folder per slide)")
+    many.add_argument("--scheduler", help="address of a running Dask scheduler (default: local)")
+    many.add_argument(
+        "--n-workers",
+        type=int,
+        default=2,
+        help="local cluster workers, 1 thread each (default 2; 0 = one slide after another)",
+    )
+    many.add_argument(
+        "--retries", type=int, default=1, help="extra attempts of a failing slide (default 1)"
+    )
+    many.add_argument("--config", help="TOML or YAML file of run options for every slide")
+    _add_common(many)
+    many.set_defaults(func=_cmd_run_many)
+
     info_cmd = sub.add_parser("info", help="versions, device and cache folder")
     _add_common(info_cmd)
     info_cmd.set_defaults(func=_cmd_info)
@@ -465,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         with terminal_output(args.quiet):
-            args.func(args)
+            code = args.func(args)
     except InputError as err:
         print(f"spatialfuse: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -488,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL
     except Exception as err:  # noqa: BLE001 - last-resort boundary of the CLI
         return _internal_error(err)
-    return EXIT_OK
+    return code if isinstance(code, int) else EXIT_OK
 
 
 def _internal_error(err: BaseException) -> int:

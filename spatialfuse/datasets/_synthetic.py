@@ -28,6 +28,7 @@ IMAGE_SCALEFACTORS = {"lowres": 0.05, "hires": 0.15}  # spots ~4 px (lowres), ~1
 EOSIN = np.array([0.93, 0.72, 0.82])
 HEMATOXYLIN = np.array([0.30, 0.18, 0.50])
 GLASS = np.array([0.96, 0.96, 0.96])
+COUNT_BLOCK_VALUES = 2**22  # counts drawn per block of spots (32 MiB of float64 means)
 
 
 def _classes(scenario: str, n_domains: int) -> tuple[np.ndarray, np.ndarray]:
@@ -59,8 +60,12 @@ def _band_coordinate(x: np.ndarray, y: np.ndarray, extent: float, phase: float) 
 
 def _counts(
     gene_class: np.ndarray, n_genes: int, n_gene_classes: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Negative-binomial counts: each gene class raises its own block of marker genes."""
+) -> sp.csr_matrix:
+    """Negative-binomial counts: each gene class raises its own block of marker genes.
+
+    Drawn in blocks of spots straight into a sparse matrix, so a large slide never holds a
+    dense ``(n_spots, n_genes)`` array; the draws are the same as in one call.
+    """
     base = rng.lognormal(mean=0.0, sigma=1.0, size=n_genes)
     n_markers = max(2, n_genes // (4 * n_gene_classes))
     log_fc = np.zeros((n_gene_classes, n_genes))
@@ -68,9 +73,15 @@ def _counts(
     for k in range(n_gene_classes):
         log_fc[k, markers[k * n_markers : (k + 1) * n_markers]] = rng.uniform(0.4, 1.0, n_markers)
     size_factor = rng.lognormal(mean=0.0, sigma=0.3, size=gene_class.size)
-    mean = size_factor[:, None] * base[None, :] * np.exp(log_fc[gene_class])
     dispersion = 2.0  # NB size parameter
-    return rng.negative_binomial(dispersion, dispersion / (dispersion + mean)).astype(np.float32)
+    block = max(1, COUNT_BLOCK_VALUES // n_genes)
+    blocks = []
+    for start in range(0, gene_class.size, block):
+        rows = slice(start, start + block)
+        mean = size_factor[rows, None] * base[None, :] * np.exp(log_fc[gene_class[rows]])
+        draws = rng.negative_binomial(dispersion, dispersion / (dispersion + mean))
+        blocks.append(sp.csr_matrix(draws.astype(np.float32)))
+    return sp.vstack(blocks, format="csr")
 
 
 def _texture(
@@ -216,7 +227,7 @@ def synthetic(
         obs[_keys.TILE_USABLE] = usable
 
     counts = _counts(gene_class[domain], n_genes, int(gene_class.max()) + 1, rng)
-    adata = AnnData(X=sp.csr_matrix(counts), obs=obs)
+    adata = AnnData(X=counts, obs=obs)
     adata.var_names = [f"gene{g:04d}" for g in range(n_genes)]
     adata.obsm[_keys.SPATIAL] = np.column_stack([x, y])
     adata.uns[_keys.SPATIAL] = {

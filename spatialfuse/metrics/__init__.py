@@ -5,7 +5,8 @@ coherence (PAS, CHAOS); :func:`compare` returns all of them for an AnnData colum
 from __future__ import annotations
 
 from ._compare import compare
+from ._consistency import slide_consistency
 from ._partition import ami, ari, nmi
 from ._spatial import chaos, pas
 
-__all__ = ["ami", "ari", "chaos", "compare", "nmi", "pas"]
+__all__ = ["ami", "ari", "chaos", "compare", "nmi", "pas", "slide_consistency"]

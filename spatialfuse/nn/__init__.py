@@ -6,7 +6,7 @@ from ._encoders import GraphEncoder, MLPEncoder
 from ._fusion import CrossAttentionFusion, GatedFusion, TensorFusion
 from ._losses import graph_infomax, heteroscedastic_nll, info_nce
 from ._model import METHODS, FusionInputs, FusionModel, LossWeights
-from ._training import embed, train
+from ._training import embed, spatial_batches, train
 
 __all__ = [
     "METHODS",
@@ -27,5 +27,6 @@ __all__ = [
     "graph_infomax",
     "heteroscedastic_nll",
     "info_nce",
+    "spatial_batches",
     "train",
 ]

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch_geometric.utils import softmax as edge_softmax
 
@@ -18,11 +19,14 @@ from torch_geometric.utils import softmax as edge_softmax
 @dataclass
 class FusionOutput:
     """Fused embedding, per-spot modality weights ``(n, 2)`` (gene, image), and for the gated
-    layer the predicted log-variance of each modality ``(n, 2)``."""
+    layer the predicted log-variance of each modality ``(n, 2)`` and, for the spots with a
+    usable tile, the image embedding predicted from expression and the real one (the
+    imputation loss compares them)."""
 
     z: torch.Tensor
     weights: torch.Tensor
     log_var: torch.Tensor | None = None
+    imputation: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 def availability_weights(usable: torch.Tensor) -> torch.Tensor:
@@ -120,9 +124,17 @@ class GatedFusion(nn.Module):
     A heteroscedastic head per modality predicts a log-variance ``s_m`` from the modality's
     embedding (trained by the model with :func:`heteroscedastic_nll`); the weights are
     ``softmax(-s)``, i.e. proportional to the inverse predicted variance, with image weight 0
-    for spots without a usable tile. ``z`` is the weighted sum of both embeddings after a
-    linear map of each into the shared space. The weights do not receive gradients of the
-    other loss terms, so they only reflect the predicted uncertainty.
+    for spots without a usable tile. Each embedding is mapped into the shared space and layer
+    normalised without a learned scale, ``e_m = LN(W_m h_m)``, so both enter with the same
+    norm and no map can scale a small weight back up; ``z = w_g e_g + w_i e_i``.
+
+    A spot without a usable tile has no image evidence (image weight 0), yet leaving it at
+    ``z = e_g`` would set it apart from the spots with one (a corrupted region would form
+    clusters of its own). It gets the image embedding its expression predicts,
+    ``e_i = P(e_g)`` (a regression head trained on the spots with a tile, without gradients
+    into the embeddings), mixed with the mean weights of the spots with a tile. The weights do
+    not receive gradients of the other loss terms, so they only reflect the predicted
+    uncertainty.
     """
 
     def __init__(self, dim: int):
@@ -131,6 +143,7 @@ class GatedFusion(nn.Module):
         self.log_var_image = nn.Sequential(nn.Linear(dim, dim), nn.ELU(), nn.Linear(dim, 1))
         self.map_gene = nn.Linear(dim, dim)
         self.map_image = nn.Linear(dim, dim)
+        self.predict_image = nn.Sequential(nn.Linear(dim, dim), nn.ELU(), nn.Linear(dim, dim))
 
     def forward(
         self, h_g: torch.Tensor, h_i: torch.Tensor, edge_index: torch.Tensor, usable: torch.Tensor
@@ -138,8 +151,16 @@ class GatedFusion(nn.Module):
         log_var = torch.cat([self.log_var_gene(h_g), self.log_var_image(h_i)], dim=1)
         no_tile = torch.stack([torch.zeros_like(usable), ~usable], dim=1)
         weights = torch.softmax((-log_var.detach()).masked_fill(no_tile, float("-inf")), dim=1)
-        z = weights[:, :1] * self.map_gene(h_g) + weights[:, 1:] * self.map_image(h_i)
-        return FusionOutput(z, weights, log_var)
+        e_g = F.layer_norm(self.map_gene(h_g), h_g.shape[1:])
+        e_i = F.layer_norm(self.map_image(h_i), h_i.shape[1:])
+        predicted = self.predict_image(e_g.detach())
+        mix = weights
+        if usable.any():
+            mix = torch.where(usable[:, None], weights, weights[usable].mean(dim=0))
+        e_i_or_predicted = torch.where(usable[:, None], e_i, predicted.detach())
+        z = mix[:, :1] * e_g + mix[:, 1:] * e_i_or_predicted
+        imputation = (predicted[usable], e_i[usable].detach())
+        return FusionOutput(z, weights, log_var, imputation)
 
 
 FUSION_LAYERS = {

@@ -15,9 +15,10 @@ from torch import nn
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import add_self_loops, remove_self_loops, to_torch_csr_tensor
 
-from ._encoders import Conv, make_encoder
+from ._encoders import BilinearDiscriminator, Conv, make_encoder
 from ._fusion import FUSION_LAYERS, FusionOutput, availability_weights
 from ._losses import graph_infomax, heteroscedastic_nll, info_nce
+from ._sparse import SparseMatrix
 
 SINGLE = ("gene", "image")
 METHODS = ("gene", "image", "early", "cross_attention", "tensor", "gated")
@@ -30,8 +31,8 @@ class FusionInputs:
     Build it with :meth:`from_graph`. ``edge_index`` holds every edge plus self loops;
     ``image_edge_index`` only edges leaving spots with a usable tile, so no image message comes
     from a spot without one. ``adjacency`` / ``image_adjacency`` are the same graphs as
-    GCN-normalised sparse CSR matrices (rows = receiving spot), ``mean_adjacency`` averages
-    over a spot's neighbours.
+    GCN-normalised sparse matrices (:class:`SparseMatrix`, rows = receiving spot),
+    ``mean_adjacency`` averages over a spot's neighbours.
     """
 
     x_gene: torch.Tensor
@@ -39,9 +40,9 @@ class FusionInputs:
     usable: torch.Tensor
     edge_index: torch.Tensor
     image_edge_index: torch.Tensor
-    adjacency: torch.Tensor
-    image_adjacency: torch.Tensor
-    mean_adjacency: torch.Tensor
+    adjacency: SparseMatrix
+    image_adjacency: SparseMatrix
+    mean_adjacency: SparseMatrix
 
     @classmethod
     def from_graph(
@@ -63,10 +64,10 @@ class FusionInputs:
             usable=usable,
             edge_index=edge_index,
             image_edge_index=image_edge_index,
-            adjacency=_gcn_adjacency(edge_index, n),
-            image_adjacency=_gcn_adjacency(image_edge_index, n),
-            mean_adjacency=to_torch_csr_tensor(
-                edge_index.flip(0), ones / degree[edge_index[1]], size=(n, n)
+            adjacency=SparseMatrix(_gcn_adjacency(edge_index, n)),
+            image_adjacency=SparseMatrix(_gcn_adjacency(image_edge_index, n)),
+            mean_adjacency=SparseMatrix(
+                to_torch_csr_tensor(edge_index.flip(0), ones / degree[edge_index[1]], size=(n, n))
             ),
         )
 
@@ -147,7 +148,11 @@ class FusionModel(nn.Module):
             self.gene_decoder = nn.Linear(n_latent, gene_dim)
         if self.uses_image:
             self.image_decoder = nn.Linear(n_latent, image_dim)
-        self.discriminator = nn.Bilinear(n_latent, n_latent, 1)
+        self.discriminator = BilinearDiscriminator(n_latent)
+        if method in FUSION_LAYERS:  # one per modality embedding, see losses()
+            self.modality_discriminators = nn.ModuleList(
+                [BilinearDiscriminator(n_latent) for _ in range(2)]
+            )
         self.sparse_graph = conv != "gat"  # GCN (and MLP) take the CSR adjacency
 
     def _graphs(self, data: FusionInputs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -192,6 +197,8 @@ class FusionModel(nn.Module):
         terms["reconstruction"] = reconstruction
         if out.log_var is not None:
             terms["uncertainty"] = self._uncertainty(data, h_g, h_i, out.log_var)
+        if out.imputation is not None and usable.any():
+            terms["imputation"] = _mse(*out.imputation)
         if h_g is not None and h_i is not None and usable.sum() > 1:
             spots = torch.nonzero(usable).ravel()
             if spots.numel() > contrastive_batch:
@@ -202,13 +209,20 @@ class FusionModel(nn.Module):
                 self.project_image(h_i[spots]),
                 weights.temperature,
             )
-        corrupt, _, _ = self.embed(data.corrupted(generator))
-        summary = torch.sigmoid(data.mean_adjacency @ out.z)
-        terms["spatial"] = graph_infomax(self.discriminator, out.z, corrupt.z, summary)
+        corrupt, h_g_corrupt, h_i_corrupt = self.embed(data.corrupted(generator))
+        terms["spatial"] = _infomax(self.discriminator, data, out.z, corrupt.z)
+        if self.method in FUSION_LAYERS:
+            terms["spatial"] = terms["spatial"] + sum(
+                _infomax(discriminator, data, h, h_corrupt)
+                for discriminator, h, h_corrupt in zip(
+                    self.modality_discriminators, (h_g, h_i), (h_g_corrupt, h_i_corrupt)
+                )
+            )
         terms["total"] = (
             weights.reconstruction * (reconstruction + terms.get("uncertainty", 0.0))
             + weights.contrastive * terms.get("contrastive", 0.0)
             + weights.spatial * terms["spatial"]
+            + terms.get("imputation", 0.0)
         )
         return terms
 
@@ -231,6 +245,14 @@ class FusionModel(nn.Module):
                 loss + error.mean() + heteroscedastic_nll(error.detach(), log_var[usable, column])
             )
         return loss
+
+
+def _infomax(
+    discriminator: nn.Module, data: FusionInputs, z: torch.Tensor, z_corrupt: torch.Tensor
+) -> torch.Tensor:
+    """Graph-infomax loss of ``z`` against the summaries of its spatial neighbourhoods."""
+    summary = torch.sigmoid(data.mean_adjacency @ z)
+    return graph_infomax(discriminator, z, z_corrupt, summary)
 
 
 def _mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

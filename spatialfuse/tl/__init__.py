@@ -1,7 +1,18 @@
-"""Tools (``sf.tl``): fusion, domain clustering and the one-call pipeline."""
+"""Tools (``sf.tl``): fusion, domain clustering, the one-call pipeline and its multi-slide
+version."""
 
 from ._domains import align_domains, cluster_domains, domain_markers
 from ._fuse import fuse
+from ._joint import concat_slides, integrate_slides, joint_domains
 from ._pipeline import spatial_domains
 
-__all__ = ["align_domains", "cluster_domains", "domain_markers", "fuse", "spatial_domains"]
+__all__ = [
+    "align_domains",
+    "cluster_domains",
+    "concat_slides",
+    "domain_markers",
+    "fuse",
+    "integrate_slides",
+    "joint_domains",
+    "spatial_domains",
+]

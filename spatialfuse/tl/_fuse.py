@@ -15,11 +15,14 @@ from .. import _keys
 from .._errors import InputError, ParameterError
 from .._logging import info
 from .._settings import resolve_seed
+from .._validation import check_spatial
 from ..nn._model import METHODS, FusionInputs, FusionModel, LossWeights
-from ..nn._training import embed, train
+from ..nn._training import embed, spatial_batches, train
 
 Method = Literal["gene", "image", "early", "late", "cross_attention", "tensor", "gated"]
 ALL_METHODS = (*METHODS, "late")
+FULL_BATCH_MAX_SPOTS = 50_000  # larger slides train on mini-batches (batch_size=None)
+DEFAULT_BATCH_SIZE = 8_192
 
 
 def _standardise(x: np.ndarray, rows: np.ndarray, per_feature: bool) -> np.ndarray:
@@ -113,6 +116,7 @@ def _train_one(
     epochs: int,
     lr: float,
     patience: int,
+    batches: list[torch.Tensor] | None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, list[float]]]:
     torch.manual_seed(seed)
     model = FusionModel(
@@ -124,7 +128,14 @@ def _train_one(
         conv=conv,
     )
     history = train(
-        model, data, weights=loss_weights, epochs=epochs, lr=lr, patience=patience, seed=seed
+        model,
+        data,
+        weights=loss_weights,
+        epochs=epochs,
+        lr=lr,
+        patience=patience,
+        seed=seed,
+        batches=batches,
     )
     z, weights = embed(model, data)
     return z.numpy(), weights.numpy(), history
@@ -143,6 +154,7 @@ def fuse(
     epochs: int = 400,
     lr: float = 5e-3,
     patience: int = 30,
+    batch_size: int | None = None,
     reconstruction_weight: float = 1.0,
     contrastive_weight: float = 0.1,
     spatial_weight: float = 1.0,
@@ -156,8 +168,10 @@ def fuse(
 
     Two graph encoders (gene representation, image features) share the spatial graph; a fusion
     layer combines them; training minimises reconstruction of both inputs, a gene-image InfoNCE
-    term and a Deep-Graph-Infomax spatial term. Spots without a usable tile still get an
-    embedding (from their expression and their neighbours' tiles).
+    term and a Deep-Graph-Infomax spatial term (on the fused embedding and, for the
+    intermediate fusions, on each modality embedding). Spots without a usable tile still get an
+    embedding (from their expression; ``"gated"`` mixes in the image embedding predicted from
+    it, see ``docs/concepts.md``).
 
     Parameters
     ----------
@@ -175,6 +189,11 @@ def fuse(
         Embedding size, hidden size and encoder type (``"gcn"``, ``"gat"``, ``"mlp"``).
     epochs, lr, patience
         Maximum epochs, Adam learning rate, epochs without improvement before stopping.
+    batch_size
+        Slides with more spots train on mini-batches: compact patches of about this many spots
+        (cut from ``obsm['spatial']``), one Adam step on one patch per epoch (see
+        :func:`spatialfuse.nn.train`); the embedding is then computed on the whole graph.
+        ``None``: full batch up to 50,000 spots, patches of 8,192 spots above.
     reconstruction_weight, contrastive_weight, spatial_weight, temperature
         Loss term weights and the InfoNCE temperature (defaults chosen by the benchmark in
         ``benchmarks/bench_fusion.py``).
@@ -227,6 +246,14 @@ def fuse(
             image_key,
         )
         method_used = "gene"
+    if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+        raise ParameterError(f"batch_size={batch_size!r}; use a positive integer or None.")
+    if batch_size is None:
+        batch_size = adata.n_obs if adata.n_obs <= FULL_BATCH_MAX_SPOTS else DEFAULT_BATCH_SIZE
+    batches = None
+    if adata.n_obs > batch_size:
+        coords = torch.as_tensor(check_spatial(adata), dtype=torch.float64)
+        batches = spatial_batches(coords, int(batch_size))
     options = {
         "n_latent": n_latent,
         "hidden_dim": hidden_dim,
@@ -237,6 +264,7 @@ def fuse(
         "epochs": epochs,
         "lr": lr,
         "patience": patience,
+        "batches": batches,
     }
     if method_used == "late":
         z, weights, history = _late(data, seed, late_components, **options)
@@ -246,7 +274,7 @@ def fuse(
     adata.obsm[key_added] = z.astype(np.float32)
     adata.obs[_keys.FUSION_WEIGHT_GENE] = weights[:, 0].astype(np.float32)
     adata.obs[_keys.FUSION_WEIGHT_IMAGE] = weights[:, 1].astype(np.float32)
-    params = {k: v for k, v in options.items() if k != "loss_weights"}
+    params = {k: v for k, v in options.items() if k not in ("loss_weights", "batches")}
     params.update(
         method=method,
         method_used=method_used,
@@ -260,6 +288,8 @@ def fuse(
         late_components=late_components,
         seed=seed,
         n_usable_tiles=int(data.usable.sum()),
+        batch_size=int(batch_size),
+        n_batches=len(batches) if batches else 1,
         epochs_run=len(history["loss"]),
     )
     adata.uns[key_added] = {"params": params, "history": history}

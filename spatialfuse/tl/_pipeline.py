@@ -68,7 +68,7 @@ class _StepRunner:
         depends: list[str] | None = None,
     ) -> None:
         """Run ``func(adata, **kwargs)`` as step ``name`` unless its result can be reused."""
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         key = None
         if self.cache is not None:
             after = {dep: self.keys.get(dep) for dep in depends or []}
@@ -90,6 +90,7 @@ class _StepRunner:
                 info("%s: checkpointed result %s", name, key)
         self.steps[name] = {
             "seconds": round(time.perf_counter() - start, 3),
+            "cpu_seconds": round(time.process_time() - start_cpu, 3),
             "peak_rss_mb": round(_peak_rss_mb(), 1),
             "source": source,
             "reused": source != "computed",
@@ -167,8 +168,8 @@ def spatial_domains(
     ``None`` or the copy. Writes what each step writes (``obsm['X_pca']``,
     ``obsp['spatial_connectivities']``, ``obsm['X_histology']``, ``obsm['X_fused']``,
     ``obs[key_added]`` ...) and ``uns['spatialfuse_pipeline']`` with the parameters and, per
-    step, the wall time, peak memory, origin (``"computed"``, ``"cache"`` or ``"adata"``) and
-    cache key.
+    step, the wall time, CPU time (all threads), peak memory, origin (``"computed"``,
+    ``"cache"`` or ``"adata"``) and cache key.
 
     Raises
     ------

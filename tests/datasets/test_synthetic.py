@@ -68,3 +68,13 @@ def test_bad_parameters_raise_input_errors():
         synthetic(100, scenario="nonsense")
     with pytest.raises(sf.InputError, match="domains"):
         synthetic(10, n_domains=5)
+
+
+def test_counts_drawn_in_blocks_equal_one_draw(monkeypatch):
+    import spatialfuse.datasets._synthetic as module
+
+    whole = synthetic(150, n_domains=3, n_genes=40, seed=2)
+    monkeypatch.setattr(module, "COUNT_BLOCK_VALUES", 7 * 40)  # blocks of 7 spots
+    blocks = synthetic(150, n_domains=3, n_genes=40, seed=2)
+    assert blocks.X.format == "csr" and blocks.X.dtype == np.float32
+    assert (whole.X != blocks.X).nnz == 0

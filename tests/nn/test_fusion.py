@@ -67,3 +67,31 @@ def test_tensor_fusion_ignores_image_of_spots_without_tile():
     a = layer(h_g, torch.randn(N, DIM), _path_graph(N), usable).z
     b = layer(h_g, torch.randn(N, DIM), _path_graph(N), usable).z
     assert torch.allclose(a, b)
+
+
+def test_gated_spots_without_tile_take_no_image_evidence_but_share_the_space():
+    torch.manual_seed(0)
+    layer = GatedFusion(DIM)
+    usable = torch.ones(N, dtype=torch.bool)
+    usable[:4] = False
+    h_g, h_i = torch.randn(N, DIM), torch.randn(N, DIM)
+    out = layer(h_g, h_i, _path_graph(N), usable)
+    other = h_i.clone()
+    other[:4] = 100 * torch.randn(4, DIM)  # whatever the image branch says there is ignored
+    assert torch.equal(layer(h_g, other, _path_graph(N), usable).z, out.z)
+    assert (out.weights[:4, 1] == 0).all()
+    # mixed like the spots with a tile (imputed image embedding), not left at the gene one
+    e_g = torch.nn.functional.layer_norm(layer.map_gene(h_g), (DIM,))
+    assert not torch.allclose(out.z[:4], e_g[:4])
+
+
+def test_gated_embedding_is_invariant_to_the_scale_of_the_modality_maps():
+    torch.manual_seed(0)
+    layer = GatedFusion(DIM)
+    usable = torch.ones(N, dtype=torch.bool)
+    h_g, h_i = torch.randn(N, DIM), torch.randn(N, DIM)
+    before = layer(h_g, h_i, _path_graph(N), usable).z
+    with torch.no_grad():  # a map cannot scale a small image weight back up
+        layer.map_image.weight.mul_(10.0)
+        layer.map_image.bias.mul_(10.0)
+    assert torch.allclose(layer(h_g, h_i, _path_graph(N), usable).z, before, atol=1e-3)
