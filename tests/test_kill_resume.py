@@ -17,7 +17,7 @@ from spatialfuse.datasets._synthetic import synthetic
 
 OPTIONS = [
     "--n-domains", "4", "--seed", "5", "--fusion", "gated", "--encoder", "handcrafted",
-    "--epochs", "10",
+    "--epochs", "300",  # fusion then lasts long enough for the kill to land mid-run
     "--n-top-genes", "100", "--n-comps", "10", "--quiet",
 ]  # fmt: skip
 KILL_AFTER = "encode: checkpointed result"
@@ -31,10 +31,11 @@ def _cli(input_path: Path, out: Path) -> list[str]:
 def _wait_for_line(process: subprocess.Popen, log: Path, text: str) -> str:
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline:
+        ended = process.poll() is not None  # polled before reading: no race with the last line
         content = log.read_text() if log.is_file() else ""
-        if text in content:
+        if text in content and not ended:
             return content
-        assert process.poll() is None, f"the run ended (code {process.returncode}) before {text!r}"
+        assert not ended, f"the run ended (code {process.returncode}) before it could be killed"
         time.sleep(0.05)
     process.kill()
     pytest.fail(f"{text!r} did not appear in {log} within {TIMEOUT_S} s")
