@@ -30,7 +30,6 @@ from collections.abc import Iterable
 
 import anndata as ad
 import numpy as np
-import torch
 from _common import DLPFC_H5AD, RESULTS, mean_sd, timed, write_results
 from anndata import AnnData
 
@@ -167,6 +166,15 @@ def report() -> None:
         "shared 2-core machine (load 8-14 while measured), torch on 1 thread.",
         "",
     ]
+    counts = defaultdict(int)
+    for r in main:
+        counts[r["part"], r["dataset"], r["method"]] += 1
+    if len(counts) < len(METHODS) * (len(SCENARIOS) + len(SECTIONS)) or min(counts.values()) < 5:
+        lines += [
+            "PARTIAL: cells with n < 5 (or empty) were cut short by the time limit; rerun the "
+            "same command to complete them (finished runs are kept in `fusion.runs.jsonl`).",
+            "",
+        ]
     for part, datasets in (("synthetic", list(SCENARIOS)), ("dlpfc", list(SECTIONS))):
         part_rows = [r for r in main if r["part"] == part]
         if not part_rows:
@@ -200,6 +208,8 @@ def report() -> None:
             runs = (
                 defaults if setting == "defaults" else [r for r in sweep if r["setting"] == setting]
             )
+            if not runs:
+                continue
             means = [
                 np.mean([r["ari"] for r in runs if r["dataset"] == d] or [np.nan]) for d in datasets
             ]
@@ -217,7 +227,7 @@ def main() -> None:
     parser.add_argument("--datasets", default=None, help="comma-separated subset")
     args = parser.parse_args()
     if args.part != "report":
-        torch.set_num_threads(int(os.environ.get("SPATIALFUSE_BENCH_THREADS", "1")))
+        sf.settings.n_threads = int(os.environ.get("SPATIALFUSE_BENCH_THREADS", "1"))
         sf.settings.progress = False
         sf.settings.verbosity = "WARNING"
         methods = args.methods.split(",")

@@ -58,6 +58,7 @@ def _quiet() -> None:
     import spatialfuse as sf
 
     torch.set_num_threads(1)
+    sf.settings.n_threads = 1
     sf.settings.progress = False
     sf.settings.verbosity = "WARNING"
 

@@ -58,7 +58,11 @@ def one_torch_thread():
     """One torch thread: small full-batch graphs gain nothing from more on a shared machine."""
     import torch
 
-    before = torch.get_num_threads()
+    import spatialfuse as sf
+
+    before, before_setting = torch.get_num_threads(), sf.settings.n_threads
+    sf.settings.n_threads = 1
     torch.set_num_threads(1)
     yield
+    sf.settings.n_threads = before_setting
     torch.set_num_threads(before)

@@ -19,6 +19,7 @@ from .. import cli
 from .._atomic import atomic_path
 from .._errors import InputError, ParameterError
 from .._logging import info, warning
+from .._settings import settings
 from ._manifest import Slide, read_manifest
 
 SUMMARY_CSV = "summary.csv"
@@ -46,12 +47,14 @@ def _single_threaded() -> Iterator[None]:
     import torch
     from threadpoolctl import threadpool_limits
 
-    before = torch.get_num_threads()
+    before, before_setting = torch.get_num_threads(), settings.n_threads
+    settings.n_threads = 1
     torch.set_num_threads(1)
     try:
         with threadpool_limits(1):
             yield
     finally:
+        settings.n_threads = before_setting
         torch.set_num_threads(before)
 
 
