@@ -2,12 +2,14 @@
 
 :func:`hmrf_gmm` fits a Gaussian mixture regularised by a Potts hidden Markov random field
 on a sparse spatial graph; :func:`select_n_domains` picks the number of domains by BIC;
-:func:`align_labels` matches labels to a reference.
+:func:`align_labels` matches labels to a reference; :func:`most_agreeing` picks the medoid of
+several runs.
 """
 
 from __future__ import annotations
 
 from ._align import align_labels
+from ._consensus import most_agreeing
 from ._gaussian import COVARIANCE_TYPES, MCLUST_NAMES, GaussianComponents
 from ._hmrf import HMRFResult, hmrf_gmm
 from ._potts import estimate_beta, prepare_graph
@@ -21,6 +23,7 @@ __all__ = [
     "align_labels",
     "estimate_beta",
     "hmrf_gmm",
+    "most_agreeing",
     "prepare_graph",
     "select_n_domains",
 ]

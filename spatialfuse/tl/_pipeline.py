@@ -17,6 +17,7 @@ from .._errors import CountsError, ParameterError
 from .._logging import info
 from .._settings import resolve_seed
 from .._validation import available_images, check_n_domains, validate_visium
+from ..cluster import most_agreeing
 
 PIPELINE_KEY = "spatialfuse_pipeline"
 STEPS = ("preprocess", "spatial_graph", "extract_tiles", "encode", "fuse", "cluster_domains")
@@ -109,6 +110,7 @@ def spatial_domains(
     n_top_genes: int = 3000,
     n_comps: int = 30,
     n_rings: int = 1,
+    n_runs: int = 4,
     seed: int | None = None,
     key_added: str = _keys.DOMAIN,
     recompute: bool = False,
@@ -144,6 +146,12 @@ def spatial_domains(
         Gene representation (see :func:`sf.pp.preprocess`).
     n_rings
         Rings of hexagonal neighbours in the spatial graph.
+    n_runs
+        Fusion and clustering runs with different seeds (``seed * n_runs`` onwards); the
+        domains kept are those of the run that agrees most with the others (highest mean
+        ARI, :func:`sf.cluster.most_agreeing`), which avoids the occasional run stuck in a
+        worse optimum. ``1`` runs once with ``seed``. An embedding already in ``adata`` (and
+        not ``recompute``) is clustered once.
     seed
         Random seed of every stochastic step (``sf.settings.seed`` when ``None``).
     key_added
@@ -167,8 +175,10 @@ def spatial_domains(
     -------
     ``None`` or the copy. Writes what each step writes (``obsm['X_pca']``,
     ``obsp['spatial_connectivities']``, ``obsm['X_histology']``, ``obsm['X_fused']``,
-    ``obs[key_added]`` ...) and ``uns['spatialfuse_pipeline']`` with the parameters and, per
-    step, the wall time, CPU time (all threads), peak memory, origin (``"computed"``,
+    ``obs[key_added]`` ...; those of the kept run), ``uns[key_added]['runs']`` (seeds, pairwise
+    ARI, kept run) when several runs were made, and ``uns['spatialfuse_pipeline']`` with the
+    parameters and, per step (``fuse[r]``, ``cluster_domains[r]`` for the runs after the
+    first), the wall time, CPU time (all threads), peak memory, origin (``"computed"``,
     ``"cache"`` or ``"adata"``) and cache key.
 
     Raises
@@ -184,6 +194,8 @@ def spatial_domains(
     library_id = validate_visium(adata, library_id=library_id)
     check_n_domains(adata.n_obs, n_domains)
     check_no_empty_spots(adata)
+    if isinstance(n_runs, bool) or not isinstance(n_runs, int) or n_runs < 1:
+        raise ParameterError(f"n_runs={n_runs!r}; give a positive whole number (1 = one run).")
     adata = adata.copy() if copy else adata
     seed = resolve_seed(seed)
     options = step_options or {}
@@ -230,25 +242,52 @@ def spatial_domains(
         fuse_depends.append("encode")
     else:
         info("no image used (use_image=%s): running expression-only", use_image)
-    runner.run(
-        "fuse",
-        _keys.FUSED in adata.obsm,
-        fuse,
-        {"method": fusion if has_image else "gene", "seed": seed, **options.get("fuse", {})},
-        depends=fuse_depends,
-    )
-    runner.run(
-        "cluster_domains",
-        False,
-        cluster_domains,
-        {
-            "n_domains": n_domains,
-            "seed": seed,
-            "key_added": key_added,
-            **options.get("cluster_domains", {}),
-        },
-        depends=["fuse", "spatial_graph"],
-    )
+    fused_given = _keys.FUSED in adata.obsm and not recompute
+    run_seeds = [seed] if n_runs == 1 or fused_given else [seed * n_runs + r for r in range(n_runs)]
+    runs: list[tuple[np.ndarray, dict[str, Any]]] = []
+    for r, run_seed in enumerate(run_seeds):
+        suffix = f"[{r}]" if r else ""
+        before = Snapshot.of(adata)
+        runner.run(
+            f"fuse{suffix}",
+            fused_given,
+            fuse,
+            {
+                "method": fusion if has_image else "gene",
+                "seed": run_seed,
+                **options.get("fuse", {}),
+            },
+            depends=fuse_depends,
+        )
+        runner.run(
+            f"cluster_domains{suffix}",
+            False,
+            cluster_domains,
+            {
+                "n_domains": n_domains,
+                "seed": run_seed,
+                "key_added": key_added,
+                **options.get("cluster_domains", {}),
+            },
+            depends=[f"fuse{suffix}", "spatial_graph"],
+        )
+        if len(run_seeds) > 1:
+            runs.append((adata.obs[key_added].to_numpy(), before.delta(adata)))
+    if runs:
+        kept, agreement = most_agreeing([labels for labels, _ in runs])
+        apply_delta(adata, runs[kept][1])
+        adata.uns[key_added]["runs"] = {
+            "seeds": run_seeds,
+            "agreement_ari": agreement.round(4).tolist(),
+            "kept": kept,
+        }
+        info(
+            "kept run %d of %d (seed %d): mean ARI %.3f to the other runs",
+            kept,
+            len(runs),
+            run_seeds[kept],
+            (agreement[kept].sum() - 1) / (len(runs) - 1),
+        )
 
     adata.uns[PIPELINE_KEY] = {
         "params": {
@@ -260,6 +299,7 @@ def spatial_domains(
             "n_top_genes": n_top_genes,
             "n_comps": n_comps,
             "n_rings": n_rings,
+            "n_runs": len(run_seeds),
             "seed": seed,
             "key_added": key_added,
             "step_options": options,

@@ -24,6 +24,7 @@ IMAGE_STEPS = ("extract_tiles", "encode")
 def run(adata, **kwargs):
     kwargs.setdefault("step_options", FAST)
     kwargs.setdefault("fusion", "gated")  # exercise the image steps too
+    kwargs.setdefault("n_runs", 1)
     sf.tl.spatial_domains(adata, N_DOMAINS, n_top_genes=100, n_comps=10, **kwargs)
     return adata.uns["spatialfuse_pipeline"]["steps"]
 
@@ -124,3 +125,38 @@ def test_zero_count_spots_are_refused_with_the_fix(slide):
 def test_unknown_step_option_is_refused(slide):
     with pytest.raises(ParameterError, match="unknown steps \\['fusion'\\]"):
         sf.tl.spatial_domains(slide.copy(), N_DOMAINS, step_options={"fusion": {"epochs": 3}})
+
+
+def test_several_runs_keep_the_one_agreeing_most_with_the_others(slide):
+    adata = slide.copy()
+    steps = run(adata, fusion="gene", n_runs=3, seed=2)
+    assert [name for name in steps if name.startswith("fuse")] == ["fuse", "fuse[1]", "fuse[2]"]
+    runs = adata.uns["spatialfuse_domain"]["runs"]
+    assert runs["seeds"] == [6, 7, 8]
+    agreement = np.asarray(runs["agreement_ari"])
+    assert agreement.shape == (3, 3) and np.allclose(np.diag(agreement), 1)
+    assert runs["kept"] == int(np.argmax(agreement.sum(axis=1)))
+    # everything written is the kept run's: the same as one run with its seed (and the same
+    # PCA, whose solver takes the pipeline's seed)
+    alone = slide.copy()
+    options = {**FAST, "preprocess": {"seed": 2}}
+    run(alone, fusion="gene", n_runs=1, seed=runs["seeds"][runs["kept"]], step_options=options)
+    np.testing.assert_array_equal(adata.obsm["X_fused"], alone.obsm["X_fused"])
+    assert adata.obs["spatialfuse_domain"].equals(alone.obs["spatialfuse_domain"])
+    np.testing.assert_array_equal(
+        adata.obsm["spatialfuse_domain_proba"], alone.obsm["spatialfuse_domain_proba"]
+    )
+
+
+def test_an_embedding_already_there_is_clustered_once(slide):
+    adata = slide.copy()
+    run(adata, fusion="gene", n_runs=1)
+    steps = run(adata, fusion="gene", n_runs=3)
+    assert [name for name in steps if name.startswith("cluster")] == ["cluster_domains"]
+    assert "runs" not in adata.uns["spatialfuse_domain"]
+
+
+@pytest.mark.parametrize("n_runs", [0, 1.5, True])
+def test_bad_number_of_runs_is_refused(slide, n_runs):
+    with pytest.raises(ParameterError, match="n_runs"):
+        sf.tl.spatial_domains(slide.copy(), N_DOMAINS, n_runs=n_runs)
