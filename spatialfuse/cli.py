@@ -44,7 +44,7 @@ CACHE_FOLDER = ".cache"
 CHATTY_LIBRARY_LOGGERS = ("spatialdata._logging",)  # squidpy logs through it
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM}
 PIPELINE_OPTIONS = ("n_domains", "library_id", "use_image", "encoder", "fusion", "seed")
-PIPELINE_OPTIONS += ("n_top_genes", "n_comps", "n_rings")
+PIPELINE_OPTIONS += ("n_top_genes", "n_comps", "n_rings", "n_runs")
 _API_DEFAULTS = inspect.signature(spatial_domains).parameters
 # options of `run` that a config file may set, with their defaults (those of the Python API)
 RUN_DEFAULTS: dict[str, Any] = {
@@ -136,7 +136,7 @@ def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
             raise ParameterError(f"{name}={options[name]!r}; choose one of {list(allowed)}.")
     if options["n_domains"] == AUTO:
         options["n_domains"] = None  # the API chooses the number
-    for name in ("n_domains", "n_top_genes", "n_comps", "n_rings", "seed", "epochs"):
+    for name in ("n_domains", "n_top_genes", "n_comps", "n_rings", "n_runs", "seed", "epochs"):
         value = options[name]
         if value is None and name in ("n_domains", "epochs"):
             continue
@@ -466,6 +466,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--n-rings", type=int, help=f"rings of hex neighbours (default {RUN_DEFAULTS['n_rings']})"
+    )
+    run.add_argument(
+        "--n-runs",
+        type=int,
+        help="fusion and clustering runs; the most agreeing one is kept "
+        f"(default {RUN_DEFAULTS['n_runs']})",
     )
     run.add_argument("--cache-dir", help=f"step cache folder (default OUT/{CACHE_FOLDER})")
     _add_output(run)

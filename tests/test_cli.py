@@ -33,6 +33,8 @@ FAST = [
     "100",
     "--n-comps",
     "10",
+    "--n-runs",
+    "1",
 ]
 STEPS = ["preprocess", "spatial_graph", "extract_tiles", "encode", "fuse", "cluster_domains"]
 
@@ -165,3 +167,12 @@ def test_auto_number_of_domains_is_left_to_the_pipeline():
     assert _options("--n-domains", "auto")["n_domains"] is None
     with pytest.raises(SystemExit):
         _options("--n-domains", "many")
+
+
+def test_number_of_runs_defaults_to_the_api_and_is_checked():
+    from spatialfuse._errors import ParameterError
+
+    assert _options()["n_runs"] == 4
+    assert _options("--n-runs", "2")["n_runs"] == 2
+    with pytest.raises(ParameterError, match="n_runs"):
+        _options("--n-runs", "0")
