@@ -39,8 +39,9 @@ from spatialfuse._atomic import atomic_path
 
 SIZES = (1_000, 5_000, 20_000, 100_000, 300_000)
 CONFIGS = {
-    "default": {"fusion": "gene"},
-    "gated": {"fusion": "gated", "encoder": "handcrafted"},
+    # one fusion and clustering run: the default n_runs=4 repeats those two steps 4 times
+    "default": {"fusion": "gene", "n_runs": 1},
+    "gated": {"fusion": "gated", "encoder": "handcrafted", "n_runs": 1},
 }
 STEPS = ("preprocess", "spatial_graph", "extract_tiles", "encode", "fuse", "cluster_domains")
 N_DOMAINS = 7
@@ -183,7 +184,7 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for config, res in results["configs"].items():
         steps, runs = _steps_of(res), res["runs"]
-        call = ", ".join(f'{k}="{v}"' for k, v in CONFIGS[config].items())
+        call = ", ".join(f"{k}={v!r}" for k, v in CONFIGS[config].items())
         lines += [
             f"## `{config}`: `sf.tl.spatial_domains(adata, n_domains={N_DOMAINS}, {call})`",
             "",
