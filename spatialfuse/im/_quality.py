@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from skimage.color import rgb2gray, rgb2hsv
-from skimage.filters import laplace, threshold_otsu
+from skimage.filters import laplace, threshold_multiotsu, threshold_otsu
 
 MIN_SATURATION_THRESHOLD = 0.05  # glass and faint background stay below this
 
@@ -19,11 +19,21 @@ def tissue_signal(rgb: np.ndarray) -> np.ndarray:
 
 
 def saturation_threshold(rgb: np.ndarray) -> float:
-    """Otsu threshold of the tissue signal separating tissue from glass in ``(..., 3)`` RGB."""
+    """Threshold of the tissue signal separating tissue from glass in ``(..., 3)`` RGB.
+
+    Three-class Otsu (glass, eosin-rich, hematoxylin-rich pixels), lower boundary: two-class
+    Otsu puts its cut between the two stains when glass is a small part of the image, and
+    pale eosin-only tissue then counts as glass. Two-class Otsu when the signal has fewer
+    than three distinct values.
+    """
     signal = tissue_signal(rgb).ravel()
     if np.ptp(signal) == 0:
         return MIN_SATURATION_THRESHOLD
-    return max(float(threshold_otsu(signal)), MIN_SATURATION_THRESHOLD)
+    try:
+        threshold = threshold_multiotsu(signal, classes=3)[0]
+    except ValueError:  # fewer than three distinct values
+        threshold = threshold_otsu(signal)
+    return max(float(threshold), MIN_SATURATION_THRESHOLD)
 
 
 def tissue_mask(rgb: np.ndarray, threshold: float) -> np.ndarray:

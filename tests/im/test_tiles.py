@@ -85,6 +85,25 @@ def test_quality_separates_blank_and_blurred_from_textured(slide_tools):
     assert adata.uns[_keys.TILES]["size_um"] == 40.0
 
 
+def test_quality_keeps_pale_tissue_and_drops_blank_and_blurred_regions():
+    # domain D0 of the synthetic image is eosin with few nuclei: two-class Otsu cut between the
+    # stains and called 95 % of its tiles glass; a third of the blurred tiles passed at 0.1 x
+    adata = sf.datasets.synthetic(600, n_genes=30, scenario="corrupted_image", seed=0)
+    sf.im.extract_tiles(adata)
+    corrupted = adata.obs["image_corrupted"].to_numpy()
+    usable = adata.obs[_keys.TILE_USABLE].to_numpy()
+    x = adata.obsm["spatial"][:, 0]
+    scalefactors = adata.uns["spatial"]["synthetic"]["scalefactors"]
+    half_tile = adata.uns[_keys.TILES]["size_um"] / 2 * scalefactors["spot_diameter_fullres"] / 55
+    lo, hi, mid = x[corrupted].min(), x[corrupted].max(), np.median(x[corrupted])
+    blank_only = corrupted & (x + half_tile < mid) & (x - half_tile > lo)
+    blurred_only = corrupted & (x - half_tile > mid) & (x + half_tile < hi)
+    assert usable[~corrupted].mean() > 0.98
+    assert usable[~corrupted & (adata.obs["domain_truth"] == "D0").to_numpy()].all()
+    assert blank_only.sum() > 10 and blurred_only.sum() > 10
+    assert not usable[blank_only | blurred_only].any()
+
+
 def test_stain_normalisation_keeps_tile_geometry(coloured_slide):
     adata, _ = coloured_slide
     for method in ("reinhard", "macenko"):
