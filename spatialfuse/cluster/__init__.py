@@ -3,13 +3,13 @@
 :func:`hmrf_gmm` fits a Gaussian mixture regularised by a Potts hidden Markov random field
 on a sparse spatial graph; :func:`select_n_domains` picks the number of domains by BIC;
 :func:`align_labels` matches labels to a reference; :func:`most_agreeing` picks the medoid of
-several runs.
+several runs and :func:`mean_aligned_posterior` averages their posteriors.
 """
 
 from __future__ import annotations
 
 from ._align import align_labels
-from ._consensus import most_agreeing
+from ._consensus import mean_aligned_posterior, most_agreeing
 from ._gaussian import COVARIANCE_TYPES, MCLUST_NAMES, GaussianComponents
 from ._hmrf import HMRFResult, hmrf_gmm
 from ._potts import estimate_beta, prepare_graph
@@ -23,6 +23,7 @@ __all__ = [
     "align_labels",
     "estimate_beta",
     "hmrf_gmm",
+    "mean_aligned_posterior",
     "most_agreeing",
     "prepare_graph",
     "select_n_domains",

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from anndata import AnnData
 
 from .. import _keys
@@ -17,7 +18,7 @@ from .._errors import CountsError, ParameterError
 from .._logging import info
 from .._settings import resolve_seed
 from .._validation import available_images, check_n_domains, validate_visium
-from ..cluster import most_agreeing
+from ..cluster import mean_aligned_posterior, most_agreeing
 
 PIPELINE_KEY = "spatialfuse_pipeline"
 STEPS = ("preprocess", "spatial_graph", "extract_tiles", "encode", "fuse", "cluster_domains")
@@ -147,11 +148,13 @@ def spatial_domains(
     n_rings
         Rings of hexagonal neighbours in the spatial graph.
     n_runs
-        Fusion and clustering runs with different seeds (``seed * n_runs`` onwards); the
-        domains kept are those of the run that agrees most with the others (highest mean
-        ARI, :func:`sf.cluster.most_agreeing`), which avoids the occasional run stuck in a
-        worse optimum. ``1`` runs once with ``seed``. An embedding already in ``adata`` (and
-        not ``recompute``) is clustered once.
+        Fusion and clustering runs with different seeds (``seed * n_runs`` onwards). The
+        domains are the argmax of the runs' posteriors averaged after matching their domains
+        (:func:`sf.cluster.mean_aligned_posterior`), in the domain order of the run that
+        agrees most with the others (highest mean ARI, :func:`sf.cluster.most_agreeing`),
+        whose embedding and clustering parameters are kept. This evens out the occasional
+        run stuck in a worse optimum. ``1`` runs once with ``seed``. An embedding already in
+        ``adata`` (and not ``recompute``) is clustered once.
     seed
         Random seed of every stochastic step (``sf.settings.seed`` when ``None``).
     key_added
@@ -244,7 +247,8 @@ def spatial_domains(
         info("no image used (use_image=%s): running expression-only", use_image)
     fused_given = _keys.FUSED in adata.obsm and not recompute
     run_seeds = [seed] if n_runs == 1 or fused_given else [seed * n_runs + r for r in range(n_runs)]
-    runs: list[tuple[np.ndarray, dict[str, Any]]] = []
+    runs: list[tuple[np.ndarray, np.ndarray, dict[str, Any]]] = []
+    proba_key = key_added + _keys.DOMAIN_PROBA_SUFFIX
     for r, run_seed in enumerate(run_seeds):
         suffix = f"[{r}]" if r else ""
         before = Snapshot.of(adata)
@@ -272,23 +276,10 @@ def spatial_domains(
             depends=[f"fuse{suffix}", "spatial_graph"],
         )
         if len(run_seeds) > 1:
-            runs.append((adata.obs[key_added].to_numpy(), before.delta(adata)))
+            labels, proba = adata.obs[key_added].to_numpy(), np.asarray(adata.obsm[proba_key])
+            runs.append((labels, proba, before.delta(adata)))
     if runs:
-        kept, agreement = most_agreeing([labels for labels, _ in runs])
-        apply_delta(adata, runs[kept][1])
-        adata.uns[key_added]["runs"] = {
-            "seeds": run_seeds,
-            "agreement_ari": agreement.round(4).tolist(),
-            "kept": kept,
-        }
-        info(
-            "kept run %d of %d (seed %d): mean ARI %.3f to the other runs",
-            kept,
-            len(runs),
-            run_seeds[kept],
-            (agreement[kept].sum() - 1) / (len(runs) - 1),
-        )
-
+        _combine_runs(adata, runs, run_seeds, key_added)
     adata.uns[PIPELINE_KEY] = {
         "params": {
             "n_domains": n_domains,
@@ -308,3 +299,37 @@ def spatial_domains(
     }
     info("added %r, the spatial domains (adata.obs, categorical)", key_added)
     return adata if copy else None
+
+
+def _combine_runs(
+    adata: AnnData,
+    runs: list[tuple[np.ndarray, np.ndarray, dict[str, Any]]],
+    run_seeds: list[int],
+    key_added: str,
+) -> None:
+    """Keep the most agreeing run's outputs (embedding, parameters) and replace its domains
+    by the mean of the runs' aligned posteriors (runs with as many domains as it has)."""
+    kept, agreement = most_agreeing([labels for labels, _, _ in runs])
+    apply_delta(adata, runs[kept][2])
+    shape = runs[kept][1].shape
+    combined = [i for i, (_, proba, _) in enumerate(runs) if proba.shape == shape]
+    mean = mean_aligned_posterior([runs[i][1] for i in combined], combined.index(kept))
+    categories = adata.obs[key_added].cat.categories
+    adata.obs[key_added] = pd.Categorical.from_codes(mean.argmax(axis=1), categories=categories)
+    adata.obsm[key_added + _keys.DOMAIN_PROBA_SUFFIX] = mean.astype(np.float32)
+    adata.obs[key_added + _keys.DOMAIN_CONFIDENCE_SUFFIX] = mean.max(axis=1)
+    adata.uns[key_added]["runs"] = {
+        "seeds": run_seeds,
+        "agreement_ari": agreement.round(4).tolist(),
+        "kept": kept,
+        "averaged": combined,
+    }
+    info(
+        "kept the embedding of run %d of %d (seed %d, mean ARI %.3f to the other runs); "
+        "domains from the mean posterior of %d runs",
+        kept,
+        len(runs),
+        run_seeds[kept],
+        (agreement[kept].sum() - 1) / (len(runs) - 1),
+        len(combined),
+    )
