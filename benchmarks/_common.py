@@ -11,7 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import anndata as ad
 import numpy as np
+import pandas as pd
+from skimage.io import imread
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SPATIALFUSE_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -30,10 +33,12 @@ def peak_rss_mb() -> float:
 
 @contextmanager
 def timed(record: dict[str, Any]):
-    """Store the wall time of the block in ``record['seconds']``."""
-    start = time.perf_counter()
+    """Store the wall time of the block in ``record['seconds']`` and the CPU time of this
+    process (all its threads) in ``record['cpu_seconds']``."""
+    start, cpu_start = time.perf_counter(), time.process_time()
     yield
     record["seconds"] = round(time.perf_counter() - start, 2)
+    record["cpu_seconds"] = round(time.process_time() - cpu_start, 2)
 
 
 def mean_sd(values: Iterable[float]) -> str:
@@ -58,3 +63,26 @@ def write_results(name: str, data: dict[str, Any], markdown: str) -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2, default=str))
     (RESULTS / f"{name}.md").write_text(markdown)
     print(markdown)
+
+
+def spots_without_counts(folder: Path, library_id: str) -> ad.AnnData:
+    """The in-tissue spots of a Space Ranger ``spatial/`` folder with no count matrix: v1
+    positions, scale factors and the lowres image in the scanpy layout (``X`` is one column
+    of ones)."""
+    spatial = folder / "spatial"
+    positions = pd.read_csv(
+        spatial / "tissue_positions_list.csv",
+        header=None,
+        index_col=0,
+        names=["barcode", "in_tissue", "array_row", "array_col", "pxl_row", "pxl_col"],
+    )
+    positions = positions[positions["in_tissue"] == 1]
+    adata = ad.AnnData(
+        X=np.ones((len(positions), 1), dtype=np.float32),
+        obs=positions[["in_tissue", "array_row", "array_col"]],
+    )
+    adata.obsm["spatial"] = positions[["pxl_col", "pxl_row"]].to_numpy(float)
+    scalefactors = json.loads((spatial / "scalefactors_json.json").read_text())
+    image = imread(spatial / "tissue_lowres_image.png")[..., :3]
+    adata.uns["spatial"] = {library_id: {"images": {"lowres": image}, "scalefactors": scalefactors}}
+    return adata

@@ -18,7 +18,6 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
-from skimage.io import imread
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -27,7 +26,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DLPFC_H5AD, SHARED_DATA, mean_sd, peak_rss_mb, run_in_subprocess, write_results
+from _common import (
+    DLPFC_H5AD,
+    SHARED_DATA,
+    mean_sd,
+    peak_rss_mb,
+    run_in_subprocess,
+    spots_without_counts,
+    write_results,
+)
 
 BRCA = SHARED_DATA / "brca_block_a_section1_partial"
 SEEDS = (0, 1, 2)
@@ -55,26 +62,10 @@ JOBS = (
 
 def load_brca() -> ad.AnnData:
     """The breast-cancer section as a Visium AnnData: annotated in-tissue spots, no counts."""
-    positions = pd.read_csv(
-        BRCA / "spatial" / "tissue_positions_list.csv",
-        header=None,
-        index_col=0,
-        names=["barcode", "in_tissue", "array_row", "array_col", "pxl_row", "pxl_col"],
-    )
+    adata = spots_without_counts(BRCA, "brca_a1")
     labels = pd.read_csv(BRCA / "metadata.tsv", sep="\t", index_col=0)
-    positions = positions[positions["in_tissue"] == 1].join(labels, how="inner")
-    scalefactors = pd.read_json(BRCA / "spatial" / "scalefactors_json.json", typ="series")
-    adata = ad.AnnData(
-        X=np.ones((len(positions), 1), dtype=np.float32),
-        obs=positions[["array_row", "array_col", "annot_type", "fine_annot_type"]],
-    )
-    adata.obsm["spatial"] = positions[["pxl_col", "pxl_row"]].to_numpy(float)
-    adata.uns["spatial"] = {
-        "brca_a1": {
-            "images": {"lowres": imread(BRCA / "spatial" / "tissue_lowres_image.png")[..., :3]},
-            "scalefactors": scalefactors.to_dict(),
-        }
-    }
+    adata = adata[adata.obs_names.isin(labels.index)].copy()
+    adata.obs = adata.obs.join(labels[["annot_type", "fine_annot_type"]])
     return adata
 
 
