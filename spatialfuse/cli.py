@@ -470,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--n-runs",
         type=int,
-        help="fusion and clustering runs; the most agreeing one is kept "
+        help="fusion and clustering runs, domains from their averaged posteriors "
         f"(default {RUN_DEFAULTS['n_runs']})",
     )
     run.add_argument("--cache-dir", help=f"step cache folder (default OUT/{CACHE_FOLDER})")
