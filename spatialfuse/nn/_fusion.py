@@ -35,6 +35,29 @@ def availability_weights(usable: torch.Tensor) -> torch.Tensor:
     return torch.stack([1.0 - image, image], dim=1)
 
 
+class ImageImputer(nn.Module):
+    """Stands in for the image stream of spots without a usable tile.
+
+    Leaving such a spot with its gene stream alone would set it apart from the spots with a
+    tile (a damaged region would form clusters of its own). It gets the image stream its
+    expression predicts, ``P(gene)``: a regression head trained on the spots with a tile
+    (the ``imputation`` pair of :class:`FusionOutput`), without gradients into the streams.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.predict = nn.Sequential(nn.Linear(dim, dim), nn.ELU(), nn.Linear(dim, dim))
+
+    def forward(
+        self, gene: torch.Tensor, image: torch.Tensor, usable: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """The image stream with predictions where ``usable`` is False, and the
+        (predicted, real) pair of the spots with a tile."""
+        predicted = self.predict(gene.detach())
+        filled = torch.where(usable[:, None], image, predicted.detach())
+        return filled, (predicted[usable], image[usable].detach())
+
+
 class SparseCrossAttention(nn.Module):
     """Scaled dot-product attention of each spot over itself and its graph neighbours.
 
@@ -67,8 +90,8 @@ class SparseCrossAttention(nn.Module):
 class CrossAttentionFusion(nn.Module):
     """Each modality attends to the other over the spot and its neighbours; residual + LayerNorm.
 
-    ``z`` averages the two attended streams (the gene stream only for spots without a tile)
-    and projects it with a linear layer.
+    ``z`` averages the two attended streams and projects it with a linear layer; a spot
+    without a tile takes the image stream its gene stream predicts (:class:`ImageImputer`).
     """
 
     def __init__(self, dim: int):
@@ -78,6 +101,7 @@ class CrossAttentionFusion(nn.Module):
         self.norm_gene = nn.LayerNorm(dim)
         self.norm_image = nn.LayerNorm(dim)
         self.out = nn.Linear(dim, dim)
+        self.imputer = ImageImputer(dim)
 
     def forward(
         self, h_g: torch.Tensor, h_i: torch.Tensor, edge_index: torch.Tensor, usable: torch.Tensor
@@ -85,9 +109,9 @@ class CrossAttentionFusion(nn.Module):
         every = torch.ones_like(usable)
         gene = self.norm_gene(h_g + self.gene_from_image(h_g, h_i, edge_index, usable))
         image = self.norm_image(h_i + self.image_from_gene(h_i, h_g, edge_index, every))
-        weights = availability_weights(usable)
-        z = self.out(weights[:, :1] * gene + weights[:, 1:] * image)
-        return FusionOutput(z, weights)
+        image, imputation = self.imputer(gene, image, usable)
+        z = self.out(0.5 * (gene + image))
+        return FusionOutput(z, availability_weights(usable), imputation=imputation)
 
 
 class TensorFusion(nn.Module):
@@ -95,8 +119,8 @@ class TensorFusion(nn.Module):
 
     The bilinear interaction ``W · ([h_g; 1] ⊗ [h_i; 1])`` is computed through ``rank``
     modality-specific factors, ``sum_r (A_r [h_g; 1]) * (B_r [h_i; 1])``, never forming the
-    outer-product tensor. The constant 1 keeps the unimodal terms, so a spot without a tile
-    (``h_i`` set to 0) still gets its gene term.
+    outer-product tensor. The constant 1 keeps the unimodal terms. A spot without a tile
+    takes the image embedding its gene embedding predicts (:class:`ImageImputer`).
     """
 
     def __init__(self, dim: int, rank: int = 4):
@@ -105,17 +129,19 @@ class TensorFusion(nn.Module):
         self.image_factors = nn.Parameter(torch.randn(rank, dim + 1, dim) / math.sqrt(dim + 1))
         self.rank_weights = nn.Parameter(torch.full((rank,), 1.0 / rank))
         self.bias = nn.Parameter(torch.zeros(dim))
+        self.imputer = ImageImputer(dim)
 
     def forward(
         self, h_g: torch.Tensor, h_i: torch.Tensor, edge_index: torch.Tensor, usable: torch.Tensor
     ) -> FusionOutput:
+        h_i, imputation = self.imputer(h_g, h_i, usable)
         ones = h_g.new_ones(h_g.shape[0], 1)
         gene = torch.cat([h_g, ones], dim=1)
-        image = torch.cat([h_i * usable[:, None].float(), ones], dim=1)
+        image = torch.cat([h_i, ones], dim=1)
         gene_r = torch.einsum("nd,rdk->rnk", gene, self.gene_factors)
         image_r = torch.einsum("nd,rdk->rnk", image, self.image_factors)
         z = torch.einsum("r,rnk->nk", self.rank_weights, gene_r * image_r) + self.bias
-        return FusionOutput(z, availability_weights(usable))
+        return FusionOutput(z, availability_weights(usable), imputation=imputation)
 
 
 class GatedFusion(nn.Module):
@@ -128,11 +154,9 @@ class GatedFusion(nn.Module):
     normalised without a learned scale, ``e_m = LN(W_m h_m)``, so both enter with the same
     norm and no map can scale a small weight back up; ``z = w_g e_g + w_i e_i``.
 
-    A spot without a usable tile has no image evidence (image weight 0), yet leaving it at
-    ``z = e_g`` would set it apart from the spots with one (a corrupted region would form
-    clusters of its own). It gets the image embedding its expression predicts,
-    ``e_i = P(e_g)`` (a regression head trained on the spots with a tile, without gradients
-    into the embeddings), mixed with the mean weights of the spots with a tile. The weights do
+    A spot without a usable tile has no image evidence (image weight 0); it gets the image
+    embedding its expression predicts, ``e_i = P(e_g)`` (:class:`ImageImputer`), mixed with
+    the mean weights of the spots with a tile. The weights do
     not receive gradients of the other loss terms, so they only reflect the predicted
     uncertainty.
     """
@@ -143,7 +167,7 @@ class GatedFusion(nn.Module):
         self.log_var_image = nn.Sequential(nn.Linear(dim, dim), nn.ELU(), nn.Linear(dim, 1))
         self.map_gene = nn.Linear(dim, dim)
         self.map_image = nn.Linear(dim, dim)
-        self.predict_image = nn.Sequential(nn.Linear(dim, dim), nn.ELU(), nn.Linear(dim, dim))
+        self.imputer = ImageImputer(dim)
 
     def forward(
         self, h_g: torch.Tensor, h_i: torch.Tensor, edge_index: torch.Tensor, usable: torch.Tensor
@@ -153,13 +177,11 @@ class GatedFusion(nn.Module):
         weights = torch.softmax((-log_var.detach()).masked_fill(no_tile, float("-inf")), dim=1)
         e_g = F.layer_norm(self.map_gene(h_g), h_g.shape[1:])
         e_i = F.layer_norm(self.map_image(h_i), h_i.shape[1:])
-        predicted = self.predict_image(e_g.detach())
+        e_i_or_predicted, imputation = self.imputer(e_g, e_i, usable)
         mix = weights
         if usable.any():
             mix = torch.where(usable[:, None], weights, weights[usable].mean(dim=0))
-        e_i_or_predicted = torch.where(usable[:, None], e_i, predicted.detach())
         z = mix[:, :1] * e_g + mix[:, 1:] * e_i_or_predicted
-        imputation = (predicted[usable], e_i[usable].detach())
         return FusionOutput(z, weights, log_var, imputation)
 
 
