@@ -83,24 +83,36 @@ def test_deterministic_for_a_seed(complementary):
     assert np.array_equal(a.obsm["X_fused"], b.obsm["X_fused"])
 
 
-def test_no_negative_transfer_from_a_corrupted_image_region():
-    # the tile quality and image features users get: sf.im.encode runs sf.im.extract_tiles
-    gene, gated = [], []
+@pytest.fixture(scope="module")
+def corrupted_slides():
+    """Three slides with a blank and a blurred strip, with the tile quality and image features
+    users get (sf.im.encode runs sf.im.extract_tiles), and their gene-only ARI."""
+    slides = []
     for seed in (0, 1, 2):
         adata = synthetic(500, n_domains=4, n_genes=80, scenario="corrupted_image", seed=seed)
         sf.pp.preprocess(adata, n_comps=15)
         sf.gr.spatial_graph(adata)
         sf.im.encode(adata, encoder="handcrafted", seed=0)
+        slides.append((adata, _ari_of(adata.copy(), "gene")))
+    return slides
+
+
+# gene 0.34 / 0.54 / 0.61 when written; gated 0.58 / 0.47 / 0.77, tensor 0.54 / 0.47 / 0.62
+# (cross-attention, 0.42 / 0.41 / 0.53, does not meet this yet)
+@pytest.mark.parametrize("method", ["gated", "tensor"])
+def test_no_negative_transfer_from_a_corrupted_image_region(corrupted_slides, method):
+    gene, fused = [], []
+    for adata, gene_ari in corrupted_slides:
+        adata = adata.copy()
         corrupted = adata.obs["image_corrupted"].to_numpy()
         usable = adata.obs["tile_usable"].to_numpy()
         assert usable[~corrupted].mean() > 0.95 and usable[corrupted].mean() < 0.3
-        gene.append(_ari_of(adata, "gene"))
-        gated.append(_ari_of(adata, "gated"))
+        gene.append(gene_ari)
+        fused.append(_ari_of(adata, method))
         weight = adata.obs["fusion_weight_image"].to_numpy()
         assert weight[corrupted].mean() < 0.5 * weight[~corrupted].mean()
-    # gene 0.34 / 0.54 / 0.61, gated 0.58 / 0.47 / 0.77 when written
-    assert np.mean(gated) >= np.mean(gene)
-    assert min(np.subtract(gated, gene)) > -0.1
+    assert np.mean(fused) >= np.mean(gene)
+    assert min(np.subtract(fused, gene)) > -0.1
 
 
 def test_spots_without_tile_keep_an_embedding():
