@@ -90,8 +90,9 @@ class SparseCrossAttention(nn.Module):
 class CrossAttentionFusion(nn.Module):
     """Each modality attends to the other over the spot and its neighbours; residual + LayerNorm.
 
-    ``z`` averages the two attended streams and projects it with a linear layer; a spot
-    without a tile takes the image stream its gene stream predicts (:class:`ImageImputer`).
+    ``z`` averages the two attended streams (the gene stream only for spots without a tile,
+    which has already attended to the images of their neighbours) and projects it with a
+    linear layer.
     """
 
     def __init__(self, dim: int):
@@ -101,7 +102,6 @@ class CrossAttentionFusion(nn.Module):
         self.norm_gene = nn.LayerNorm(dim)
         self.norm_image = nn.LayerNorm(dim)
         self.out = nn.Linear(dim, dim)
-        self.imputer = ImageImputer(dim)
 
     def forward(
         self, h_g: torch.Tensor, h_i: torch.Tensor, edge_index: torch.Tensor, usable: torch.Tensor
@@ -109,9 +109,9 @@ class CrossAttentionFusion(nn.Module):
         every = torch.ones_like(usable)
         gene = self.norm_gene(h_g + self.gene_from_image(h_g, h_i, edge_index, usable))
         image = self.norm_image(h_i + self.image_from_gene(h_i, h_g, edge_index, every))
-        image, imputation = self.imputer(gene, image, usable)
-        z = self.out(0.5 * (gene + image))
-        return FusionOutput(z, availability_weights(usable), imputation=imputation)
+        weights = availability_weights(usable)
+        z = self.out(weights[:, :1] * gene + weights[:, 1:] * image)
+        return FusionOutput(z, weights)
 
 
 class TensorFusion(nn.Module):
