@@ -19,11 +19,17 @@ from skimage.io import imread
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SPATIALFUSE_SHARED_DATA", REPO.parent / "shared" / "data"))
 RESULTS = REPO / "benchmarks" / "results"
-DLPFC_H5AD = {
-    "151673": SHARED_DATA / "dlpfc" / "h5ad" / "151673_hvg5000.h5ad",
-    "151674": SHARED_DATA / "dlpfc" / "h5ad" / "151674_hvg5000.h5ad",
-    "151510": SHARED_DATA / "dlpfc" / "h5ad" / "151510_drsc500.h5ad",
-}
+
+
+def __getattr__(name: str) -> Any:
+    """``DLPFC_H5AD``: section id -> h5ad of the three DLPFC sections with counts, from the
+    slide registry (``_slides.SLIDES``), resolved lazily because ``_slides`` imports this
+    module."""
+    if name == "DLPFC_H5AD":
+        from _slides import SLIDES
+
+        return {s.name: s.path for s in SLIDES.values() if s.tissue == "human DLPFC"}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def peak_rss_mb() -> float:

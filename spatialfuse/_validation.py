@@ -313,10 +313,21 @@ def check_spots_in_image(adata: AnnData, library_id: str, image: str) -> None:
         )
 
 
+def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """Check ``value`` is a whole number ``>= minimum`` (``bool`` is refused) and return it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ParameterError(f"{name}={value!r}; give a whole number >= {minimum}.")
+    return int(value)
+
+
+AUTO_N_DOMAINS_RANGE = (3, 12)  # the numbers of domains tried when none is given
+
+
 def check_n_domains(n_obs: int, n_domains: int | None) -> None:
-    """Check a requested number of domains is possible for ``n_obs`` spots."""
+    """Check a requested number of domains (``None``: the fewest tried automatically) is
+    possible for ``n_obs`` spots."""
     if n_domains is None:
-        return
+        n_domains = AUTO_N_DOMAINS_RANGE[0]
     if int(n_domains) != n_domains or n_domains < 2:
         raise ParameterError(f"n_domains={n_domains!r}; ask for at least 2 domains.")
     if n_obs < 2 * n_domains:

@@ -437,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--n-domains",
         type=_n_domains_arg,
-        help=f"number of domains, or 'auto' to choose it (default {RUN_DEFAULTS['n_domains']})",
+        help="number of domains, or 'auto' to choose the most stable one "
+        f"(default {RUN_DEFAULTS['n_domains'] or AUTO})",
     )
     run.add_argument("--seed", type=int, help="random seed (default 0)")
     run.add_argument("--truth", help="obs column with ground truth: ARI, NMI ... in report.json")
@@ -470,8 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--n-runs",
         type=int,
-        help="fusion and clustering runs, domains from their averaged posteriors "
-        f"(default {RUN_DEFAULTS['n_runs']})",
+        help="clustering runs (and fusion runs of a trained fusion), domains from their "
+        f"averaged posteriors (default {RUN_DEFAULTS['n_runs']})",
     )
     run.add_argument("--cache-dir", help=f"step cache folder (default OUT/{CACHE_FOLDER})")
     _add_output(run)

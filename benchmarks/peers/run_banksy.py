@@ -5,13 +5,22 @@ Leiden on 50 nearest neighbours from the Banksy_py DLPFC notebook
 (``DLPFC_harmony_multisample``); the Leiden resolution is searched by pybanksy itself
 (``run_Leiden_partition(max_labels=K)``) to give K clusters. The run's seed is the Leiden
 ``partition_seed``.
+
+k_geom on legacy ST (square grid) is 4. The vignette's 6 is the first ring of the hexagonal
+Visium grid, so the neighbourhood mean (m = 0) averages a spot's direct neighbours; on a
+square grid the first ring has 4 spots, and 6 would add 2 of the 4 diagonals, picked by the
+jitter of the spot positions. pybanksy builds the AGF (m = 1) on 2 x k_geom neighbours: 12 on
+Visium (first ring and half of the second), 8 on ST (the full 3 x 3 block around the spot).
+The grid is told apart from ``array_row``/``array_col`` (``_spatial.grid_shape``); positions
+are ``obsm['spatial']``.
 """
 
 from __future__ import annotations
 
 from _runner import main
+from _spatial import grid_shape
 
-K_GEOM = 6
+K_GEOM = {"hexagon": 6, "square": 4}
 LAMBDA = 0.2
 PCA_DIMS = 20
 
@@ -33,7 +42,7 @@ def cluster(adata, n_domains: int, seed: int) -> list:
     banksy_dict = initialize_banksy(
         adata,
         coord_keys,
-        K_GEOM,
+        K_GEOM[grid_shape(adata)],
         nbr_weight_decay="scaled_gaussian",
         max_m=1,
         plt_edge_hist=False,

@@ -1,9 +1,11 @@
 """Array-level spatial clustering (``sf.cluster``): no AnnData, numpy/scipy in and out.
 
 :func:`hmrf_gmm` fits a Gaussian mixture regularised by a Potts hidden Markov random field
-on a sparse spatial graph; :func:`select_n_domains` picks the number of domains by BIC;
+on a sparse spatial graph; :func:`consensus_hmrf` averages several of its runs and
+:func:`select_n_domains` picks the number of domains by their stability;
 :func:`align_labels` matches labels to a reference; :func:`most_agreeing` picks the medoid of
-several runs and :func:`mean_aligned_posterior` averages their posteriors.
+several runs and :func:`mean_aligned_posterior` averages their posteriors;
+:func:`neighbourhood_mean` averages a representation over spatial neighbourhoods.
 """
 
 from __future__ import annotations
@@ -11,20 +13,25 @@ from __future__ import annotations
 from ._align import align_labels
 from ._consensus import mean_aligned_posterior, most_agreeing
 from ._gaussian import COVARIANCE_TYPES, MCLUST_NAMES, GaussianComponents
-from ._hmrf import HMRFResult, hmrf_gmm
+from ._hmrf import INITS, HMRFResult, hmrf_gmm
 from ._potts import estimate_beta, prepare_graph
-from ._selection import select_n_domains
+from ._selection import ConsensusResult, consensus_hmrf, select_n_domains
+from ._smooth import neighbourhood_mean
 
 __all__ = [
     "COVARIANCE_TYPES",
     "MCLUST_NAMES",
+    "INITS",
+    "ConsensusResult",
     "GaussianComponents",
     "HMRFResult",
     "align_labels",
+    "consensus_hmrf",
     "estimate_beta",
     "hmrf_gmm",
     "mean_aligned_posterior",
     "most_agreeing",
+    "neighbourhood_mean",
     "prepare_graph",
     "select_n_domains",
 ]

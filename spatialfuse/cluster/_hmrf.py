@@ -7,11 +7,14 @@ from numbers import Real
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.cluster import KMeans
 
 from .._logging import progress
 from ._gaussian import COVARIANCE_TYPES, GaussianComponents, fit_components, initial_mixture
 from ._gaussian import log_densities as component_log_densities
 from ._potts import estimate_beta, log_likelihood, mean_field, prepare_graph
+
+INITS = ("gmm", "kmeans")
 
 
 @dataclass
@@ -65,6 +68,7 @@ def hmrf_gmm(
     beta: float | str = "auto",
     normalize_graph: bool = True,
     n_init: int = 5,
+    init: str = "gmm",
     max_iter: int = 50,
     mean_field_steps: int = 5,
     tol: float = 1e-3,
@@ -105,7 +109,12 @@ def hmrf_gmm(
     normalize_graph
         Row-normalise the graph, so ``beta`` does not depend on the number of neighbours.
     n_init
-        k-means starts of the initial plain mixture (the best likelihood is kept).
+        Starts of the initialisation (the best is kept).
+    init
+        ``"gmm"``: start from a plain Gaussian mixture (best likelihood of ``n_init``
+        k-means-initialised fits); ``"kmeans"``: start from the k-means partition of lowest
+        inertia over ``n_init`` k-means++ starts (fewer parameters, so less seed-dependent on
+        small slides).
     max_iter
         Maximum EM iterations.
     mean_field_steps
@@ -133,7 +142,12 @@ def hmrf_gmm(
     if adjacency.shape != (X.shape[0], X.shape[0]):
         raise ValueError(f"graph has shape {adjacency.shape}; expected {(X.shape[0],) * 2}.")
 
-    if initial_proba is None:
+    if init not in INITS:
+        raise ValueError(f"init={init!r}; choose one of {INITS}.")
+    if initial_proba is None and init == "kmeans":
+        labels = KMeans(n_domains, n_init=n_init, random_state=seed).fit_predict(X)
+        proba = np.eye(n_domains)[labels]
+    elif initial_proba is None:
         _, proba = initial_mixture(
             X, n_domains, covariance, n_init=n_init, reg_covar=reg_covar, seed=seed
         )

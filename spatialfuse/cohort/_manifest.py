@@ -14,7 +14,7 @@ from .._errors import ParameterError
 INPUT = "input"
 SAMPLE_ID = "sample_id"
 CONFIG = "config"
-INTEGER_OPTIONS = ("seed", "n_top_genes", "n_comps", "n_rings", "epochs")
+INTEGER_OPTIONS = ("seed", "n_top_genes", "n_comps", "n_rings", "n_runs", "epochs")
 TEXT_OPTIONS = ("library_id", "encoder", "fusion", "truth")
 FLAG_OPTIONS = ("use_image", "no_image")
 OPTION_COLUMNS = ("n_domains", *INTEGER_OPTIONS, *TEXT_OPTIONS, *FLAG_OPTIONS)
@@ -68,7 +68,7 @@ def read_manifest(manifest: str | Path | pd.DataFrame) -> list[Slide]:
     folder or an ``.h5ad``; relative paths are relative to the CSV's folder) and optional
     columns ``sample_id`` (output folder name; the input's name without suffix by default),
     ``config`` (a per-slide TOML/YAML file of ``run`` options) and any of the ``run`` options
-    ``n_domains``, ``seed``, ``n_top_genes``, ``n_comps``, ``n_rings``, ``epochs``,
+    ``n_domains``, ``seed``, ``n_top_genes``, ``n_comps``, ``n_rings``, ``n_runs``, ``epochs``,
     ``library_id``, ``encoder``, ``fusion``, ``truth``, ``use_image`` / ``no_image``. An empty
     cell leaves the option at its default.
 

@@ -8,7 +8,16 @@ from ._curves import training_curves
 from ._domains import domains
 from ._embedding import embedding
 from ._markers import markers
+from ._n_domains import n_domains_scores
 from ._palette import domain_colors
 from ._weights import fusion_weights
 
-__all__ = ["domain_colors", "domains", "embedding", "fusion_weights", "markers", "training_curves"]
+__all__ = [
+    "domain_colors",
+    "domains",
+    "embedding",
+    "fusion_weights",
+    "markers",
+    "n_domains_scores",
+    "training_curves",
+]

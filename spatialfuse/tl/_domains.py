@@ -15,8 +15,15 @@ from .. import _keys
 from .._errors import InputError, ParameterError
 from .._logging import info
 from .._settings import resolve_seed
-from .._validation import check_n_domains
-from ..cluster import COVARIANCE_TYPES, MCLUST_NAMES, align_labels, hmrf_gmm, select_n_domains
+from .._validation import AUTO_N_DOMAINS_RANGE, check_n_domains, check_positive_int
+from ..cluster import (
+    COVARIANCE_TYPES,
+    INITS,
+    MCLUST_NAMES,
+    align_labels,
+    consensus_hmrf,
+    select_n_domains,
+)
 
 MARKERS = _keys.MARKERS
 WRITTEN_BY = {
@@ -129,9 +136,11 @@ def cluster_domains(
     graph_key: str = _keys.SPATIAL_CONNECTIVITIES,
     covariance: str = "tied",
     beta: float | str = "auto",
-    n_domains_range: tuple[int, int] = (3, 12),
+    n_domains_range: tuple[int, int] = AUTO_N_DOMAINS_RANGE,
     reference_key: str | None = None,
     n_init: int = 5,
+    init: str = "gmm",
+    n_runs: int = 4,
     seed: int | None = None,
     key_added: str = _keys.DOMAIN,
     copy: bool = False,
@@ -148,8 +157,9 @@ def cluster_domains(
     adata
         Reads ``obsm[use_rep]`` and ``obsp[graph_key]``.
     n_domains
-        Number of domains; when ``None`` the ``K`` in ``n_domains_range`` with the lowest
-        mixture BIC is used.
+        Number of domains; when ``None``, the most stable ``K`` in ``n_domains_range``: the
+        ``n_runs`` runs agree best with each other there (mean pairwise ARI; ties go to the
+        larger ``K``; :func:`sf.cluster.select_n_domains`).
     use_rep
         ``obsm`` representation to cluster (``X_fused`` from :func:`sf.tl.fuse`, or
         ``X_pca`` from :func:`sf.pp.preprocess`).
@@ -165,7 +175,14 @@ def cluster_domains(
         ``obs`` column to align the labels to (see :func:`align_domains`); labels are
         ``"0" .. "K-1"`` otherwise.
     n_init
-        k-means starts of the initial mixture.
+        Starts of the initialisation.
+    init
+        ``"gmm"`` (a plain Gaussian mixture) or ``"kmeans"`` (the best k-means partition):
+        where the HMRF EM starts, see :func:`sf.cluster.hmrf_gmm`.
+    n_runs
+        HMRF fits with seeds ``seed * n_runs`` onwards (``seed`` alone when ``1``); the
+        domains are the argmax of their posteriors averaged after matching their domains
+        (:func:`sf.cluster.consensus_hmrf`). Choosing ``K`` automatically needs at least 2.
     seed
         Random seed (``sf.settings.seed`` when ``None``); the result is deterministic for it.
     key_added
@@ -179,8 +196,10 @@ def cluster_domains(
     ``obsm[key_added + '_proba']`` (posterior probabilities, columns in category order),
     ``obs[key_added + '_confidence']`` (largest posterior) and ``uns[key_added]`` with
     ``params``, ``n_domains``, ``beta``, ``beta_trace``, ``log_likelihood`` (per EM
-    iteration), ``bic``, ``n_iter``, ``converged`` and, when ``K`` was chosen
-    automatically, ``n_domains_scores`` (``{'n_domains': [...], 'bic': [...]}``).
+    iteration), ``bic``, ``n_iter``, ``converged`` (those of the run agreeing most with the
+    others), ``runs`` (seeds, pairwise ARI, kept run, stability; when ``n_runs > 1``) and,
+    when ``K`` was chosen automatically, ``n_domains_scores``
+    (``{'criterion': 'stability', 'n_domains': [...], 'stability': [...]}``).
     """
     if not isinstance(adata, AnnData):
         raise InputError(f"expected an AnnData, got {type(adata).__name__}.")
@@ -191,6 +210,14 @@ def cluster_domains(
         )
     if not (beta == "auto" or (isinstance(beta, Real) and beta >= 0)):
         raise ParameterError(f"beta={beta!r}; pass a number >= 0 (0 = no smoothing) or 'auto'.")
+    if init not in INITS:
+        raise ParameterError(f"init={init!r}; choose one of {INITS}.")
+    check_positive_int(n_runs, "n_runs")
+    if n_domains is None and n_runs < 2:
+        raise ParameterError(
+            "n_domains=None chooses K by the agreement of several runs: pass n_runs >= 2, or "
+            "give n_domains."
+        )
     check_n_domains(adata.n_obs, n_domains)
     low, high = n_domains_range
     if n_domains is None:
@@ -211,26 +238,40 @@ def cluster_domains(
     adata = adata.copy() if copy else adata
     seed = resolve_seed(seed)
 
+    seeds = [seed] if n_runs == 1 else [seed * n_runs + r for r in range(n_runs)]
+    options = {"covariance": covariance, "beta": beta, "n_init": n_init, "init": init}
     record: dict[str, Any] = {}
     if n_domains is None:
-        n_domains, scores = select_n_domains(
-            X, (low, high), covariance=covariance, n_init=min(n_init, 3), seed=seed
-        )
+        n_domains, scores, consensus = select_n_domains(X, graph, (low, high), seeds, **options)
         record["n_domains_scores"] = {
-            "criterion": "bic",
+            "criterion": "stability",
             "n_domains": np.array(list(scores), dtype=int),
-            "bic": np.array(list(scores.values())),
+            "stability": np.array(list(scores.values())),
         }
-        info("chose %d domains (lowest BIC over %d..%d)", n_domains, low, high)
-    result = hmrf_gmm(
-        X, graph, n_domains, covariance=covariance, beta=beta, n_init=n_init, seed=seed
-    )
+        info(
+            "chose %d domains (the most stable over %d runs per K, %d..%d)",
+            n_domains,
+            n_runs,
+            low,
+            high,
+        )
+    else:
+        consensus = consensus_hmrf(X, graph, n_domains, seeds, **options)
+    result = consensus.runs[consensus.kept]
+    if n_runs > 1:
+        record["runs"] = {
+            "seeds": seeds,
+            "agreement_ari": consensus.agreement.round(4),
+            "kept": consensus.kept,
+            "averaged": list(range(n_runs)),
+            "stability": consensus.stability,
+        }
 
     adata.obs[key_added] = pd.Categorical.from_codes(
-        result.labels, categories=[str(k) for k in range(n_domains)]
+        consensus.labels, categories=[str(k) for k in range(n_domains)]
     )
-    adata.obsm[key_added + _keys.DOMAIN_PROBA_SUFFIX] = result.proba.astype(np.float32)
-    adata.obs[key_added + _keys.DOMAIN_CONFIDENCE_SUFFIX] = result.proba.max(axis=1)
+    adata.obsm[key_added + _keys.DOMAIN_PROBA_SUFFIX] = consensus.proba.astype(np.float32)
+    adata.obs[key_added + _keys.DOMAIN_CONFIDENCE_SUFFIX] = consensus.proba.max(axis=1)
     if reference_key is not None:
         align_domains(adata, key_added, reference_key)
     adata.uns[key_added] = {
@@ -243,6 +284,8 @@ def cluster_domains(
             "n_domains_range": np.array([low, high]),
             "reference_key": reference_key,
             "n_init": n_init,
+            "init": init,
+            "n_runs": n_runs,
             "seed": seed,
         },
         "n_domains": int(n_domains),

@@ -15,12 +15,15 @@ from .. import _keys
 from .._errors import InputError, ParameterError
 from .._logging import info
 from .._settings import resolve_seed
-from .._validation import check_spatial
+from .._validation import check_positive_int, check_spatial
+from ..cluster import neighbourhood_mean
 from ..nn._model import METHODS, FusionInputs, FusionModel, LossWeights
 from ..nn._training import embed, spatial_batches, train
 
-Method = Literal["gene", "image", "early", "late", "cross_attention", "tensor", "gated"]
-ALL_METHODS = (*METHODS, "late")
+Method = Literal["smoothed", "gene", "image", "early", "late", "cross_attention", "tensor", "gated"]
+SMOOTHED = "smoothed"  # expression PCs averaged over spatial neighbourhoods, no training
+ALL_METHODS = (SMOOTHED, *METHODS, "late")
+TRAINED_METHODS = (*METHODS, "late")
 FULL_BATCH_MAX_SPOTS = 50_000  # larger slides train on mini-batches (batch_size=None)
 DEFAULT_BATCH_SIZE = 8_192
 
@@ -141,6 +144,25 @@ def _train_one(
     return z.numpy(), weights.numpy(), history
 
 
+def _smoothed(
+    adata: AnnData, gene_key: str, graph_key: str, n_hops: int, n_pcs: int | None
+) -> np.ndarray:
+    """The ``"smoothed"`` embedding: the first ``n_pcs`` gene PCs averaged over ``n_hops``."""
+    gene = np.asarray(adata.obsm[gene_key], dtype=np.float64)
+    if gene.ndim != 2 or gene.shape[0] != adata.n_obs or not np.isfinite(gene).all():
+        raise InputError(
+            f"adata.obsm[{gene_key!r}] must be a finite (n_spots, n_features) array; got shape "
+            f"{gene.shape}. Recompute it with sf.pp.preprocess(adata)."
+        )
+    graph = adata.obsp[graph_key]
+    if not sp.issparse(graph) or graph.shape != (adata.n_obs, adata.n_obs):
+        raise InputError(
+            f"adata.obsp[{graph_key!r}] must be a sparse (n_spots, n_spots) matrix. Rebuild it "
+            "with sf.gr.spatial_graph(adata)."
+        )
+    return neighbourhood_mean(gene[:, :n_pcs], graph, n_hops)
+
+
 def fuse(
     adata: AnnData,
     *,
@@ -160,11 +182,17 @@ def fuse(
     spatial_weight: float = 1.0,
     temperature: float = 0.5,
     late_components: int = 8,
+    n_hops: int = 1,
+    n_pcs: int | None = None,
     seed: int | None = None,
     key_added: str = _keys.FUSED,
     copy: bool = False,
 ) -> AnnData | None:
     """Fuse expression and histology into one embedding per spot with a graph neural network.
+
+    ``method="smoothed"`` trains nothing: the embedding is the gene representation averaged
+    over each spot's spatial neighbourhood (:func:`sf.cluster.neighbourhood_mean`), the
+    expression core of :func:`sf.tl.spatial_domains`; it ignores the image.
 
     Two graph encoders (gene representation, image features) share the spatial graph; a fusion
     layer combines them; training minimises reconstruction of both inputs, a gene-image InfoNCE
@@ -179,7 +207,8 @@ def fuse(
         Slide; reads ``obsm[gene_key]``, ``obsm[image_key]`` (optional), ``obsp[graph_key]``
         and ``obs['tile_usable']`` (optional: False marks spots without a usable tile).
     method
-        ``"gated"`` (modality weights from predicted uncertainty), ``"cross_attention"``
+        ``"smoothed"`` (no training, expression only: see above), ``"gated"`` (modality
+        weights from predicted uncertainty), ``"cross_attention"``
         (neighbourhood cross-modal attention), ``"tensor"`` (low-rank tensor fusion), or the
         baselines ``"early"`` (concatenated inputs), ``"late"`` (per-modality models
         combined by clustering confidence), ``"gene"``, ``"image"``.
@@ -199,6 +228,9 @@ def fuse(
         ``benchmarks/bench_fusion.py``).
     late_components
         Gaussian clusters per modality whose posterior entropy weights ``"late"`` fusion.
+    n_hops, n_pcs
+        ``"smoothed"`` only: neighbourhood radius in spatial-graph steps, and the number of
+        leading gene components averaged (all when ``None``).
     seed
         Random seed (``sf.settings.seed`` when ``None``); results are deterministic for it.
     key_added
@@ -209,8 +241,9 @@ def fuse(
     Returns
     -------
     ``None`` or the copy. Writes ``obsm[key_added]`` (``n_latent`` columns; ``2 * n_latent``
-    for ``"late"``), ``obs['fusion_weight_gene']``, ``obs['fusion_weight_image']`` (learned
-    for ``"gated"`` and ``"late"``; otherwise 0.5/0.5, or 1/0 without a usable tile) and
+    for ``"late"``; the ``n_pcs`` gene components for ``"smoothed"``),
+    ``obs['fusion_weight_gene']``, ``obs['fusion_weight_image']`` (learned for ``"gated"`` and
+    ``"late"``; otherwise 0.5/0.5, or 1/0 without a usable tile or for ``"smoothed"``) and
     ``uns[key_added] = {'params': {...}, 'history': {'loss': [...], <term>: [...]}}``.
     """
     if method not in ALL_METHODS:
@@ -233,6 +266,34 @@ def fuse(
         )
     adata = adata.copy() if copy else adata
     seed = resolve_seed(seed)
+    if method == SMOOTHED:
+        check_positive_int(n_hops, "n_hops", minimum=0)
+        if n_pcs is not None:
+            check_positive_int(n_pcs, "n_pcs")
+        z = _smoothed(adata, gene_key, graph_key, n_hops, n_pcs)
+        adata.obsm[key_added] = z.astype(np.float32)
+        adata.obs[_keys.FUSION_WEIGHT_GENE] = np.ones(adata.n_obs, dtype=np.float32)
+        adata.obs[_keys.FUSION_WEIGHT_IMAGE] = np.zeros(adata.n_obs, dtype=np.float32)
+        adata.uns[key_added] = {
+            "params": {
+                "method": method,
+                "method_used": method,
+                "gene_key": gene_key,
+                "image_key": None,
+                "graph_key": graph_key,
+                "n_hops": int(n_hops),
+                "n_pcs": z.shape[1],
+                "seed": seed,
+            },
+            "history": {"loss": []},
+        }
+        info(
+            "added %r (%d gene components averaged over %d-step neighbourhoods, adata.obsm)",
+            key_added,
+            z.shape[1],
+            n_hops,
+        )
+        return adata if copy else None
     data = _inputs(adata, gene_key, image_key if has_image else None, graph_key)
     method_used = method
     if not data.usable.any() and method != "gene":

@@ -18,7 +18,13 @@ from .._errors import InputError, ParameterError
 from .._logging import info
 from .._settings import resolve_seed
 from .._validation import available_images, check_n_domains, validate_visium
-from ._pipeline import STEPS, _StepRunner, check_no_empty_spots, spatial_domains
+from ._pipeline import (
+    EXPRESSION_METHODS,
+    STEPS,
+    _StepRunner,
+    check_no_empty_spots,
+    spatial_domains,
+)
 
 Correction = Literal["harmony", "center", "none"]
 CORRECTIONS = ("harmony", "center", "none")
@@ -314,9 +320,11 @@ def joint_domains(
         gr.spatial_graph,
         {"library_key": library_key, **options.get("spatial_graph", {})},
     )
+    expression_only = fusion in EXPRESSION_METHODS
     has_image = (
-        use_image and fusion != "gene" and all(available_images(adata, lib) for lib in slides)
+        use_image and not expression_only and all(available_images(adata, lib) for lib in slides)
     )
+    method = fusion if has_image or expression_only else "gene"
     if has_image:
         runner.run(
             "encode",
@@ -336,7 +344,7 @@ def joint_domains(
         "fuse",
         _keys.FUSED in adata.obsm,
         fuse,
-        {"method": fusion if has_image else "gene", "seed": seed, **options.get("fuse", {})},
+        {"method": method, "seed": seed, **options.get("fuse", {})},
     )
     runner.run(
         "integrate",
@@ -368,7 +376,7 @@ def joint_domains(
             "batch_correction": batch_correction,
             "use_image": has_image,
             "encoder": encoder if has_image else None,
-            "fusion": fusion if has_image else "gene",
+            "fusion": method,
             "stain_normalization": stain_normalization if has_image else None,
             "seed": seed,
             "key_added": key_added,

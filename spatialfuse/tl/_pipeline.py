@@ -21,6 +21,8 @@ from .._validation import available_images, check_n_domains, validate_visium
 from ..cluster import mean_aligned_posterior, most_agreeing
 
 PIPELINE_KEY = "spatialfuse_pipeline"
+EXPRESSION_METHODS = ("smoothed", "gene")  # fusion methods that never read the image
+DETERMINISTIC_METHODS = ("smoothed",)  # the embedding does not depend on the seed
 STEPS = ("preprocess", "spatial_graph", "extract_tiles", "encode", "fuse", "cluster_domains")
 
 
@@ -102,12 +104,12 @@ class _StepRunner:
 
 def spatial_domains(
     adata: AnnData,
-    n_domains: int | None = 7,
+    n_domains: int | None = None,
     *,
     library_id: str | None = None,
     use_image: bool = True,
     encoder: str = "handcrafted",
-    fusion: str = "gene",
+    fusion: str = "smoothed",
     n_top_genes: int = 3000,
     n_comps: int = 30,
     n_rings: int = 1,
@@ -131,7 +133,8 @@ def spatial_domains(
     adata
         Slide in the scanpy/squidpy Visium layout with raw counts in ``X``.
     n_domains
-        Number of domains; chosen automatically when ``None``.
+        Number of domains; when ``None``, the most stable number in 3..12 (the ``n_runs``
+        clustering runs agree best there; see :func:`sf.tl.cluster_domains`).
     library_id
         Slide to analyse; the only one when ``None``.
     use_image
@@ -139,22 +142,25 @@ def spatial_domains(
     encoder
         Image encoder of :func:`sf.im.encode`.
     fusion
-        Fusion method of :func:`sf.tl.fuse`. The default, ``"gene"`` (expression only, no image
-        steps), is the best measured on the DLPFC benchmark, whose slides have only a lowres
-        H&E (``benchmarks/results/domains.md``); pass ``"gated"``, ``"cross_attention"``,
-        ``"tensor"``, ``"early"`` or ``"late"`` to fuse the histology.
+        Fusion method of :func:`sf.tl.fuse`. The default, ``"smoothed"`` (expression
+        components averaged over spatial neighbourhoods, no training, no image steps), was
+        chosen leave-one-slide-out over the eight labelled slides of the evaluation protocol
+        (``benchmarks/results/generalisation.md``); pass ``"gated"``, ``"cross_attention"``,
+        ``"tensor"``, ``"early"`` or ``"late"`` to fuse the histology with a trained model,
+        ``"gene"`` for the expression-only graph model.
     n_top_genes, n_comps
         Gene representation (see :func:`sf.pp.preprocess`).
     n_rings
         Rings of hexagonal neighbours in the spatial graph.
     n_runs
-        Fusion and clustering runs with different seeds (``seed * n_runs`` onwards). The
-        domains are the argmax of the runs' posteriors averaged after matching their domains
-        (:func:`sf.cluster.mean_aligned_posterior`), in the domain order of the run that
-        agrees most with the others (highest mean ARI, :func:`sf.cluster.most_agreeing`),
-        whose embedding and clustering parameters are kept. This evens out the occasional
-        run stuck in a worse optimum. ``1`` runs once with ``seed``. An embedding already in
-        ``adata`` (and not ``recompute``) is clustered once.
+        Clustering runs with different seeds (``seed * n_runs`` onwards). The domains are the
+        argmax of the runs' posteriors averaged after matching their domains
+        (:func:`sf.cluster.consensus_hmrf`), in the domain order of the run that agrees most
+        with the others (highest mean ARI, :func:`sf.cluster.most_agreeing`). This evens out
+        the occasional run stuck in a worse optimum, and their agreement chooses the number
+        of domains. With a trained fusion (``"gated"`` ...) the fusion is trained ``n_runs``
+        times too, each embedding clustered once, and the runs combined the same way (the
+        embedding kept is that of the most agreeing run). ``1`` runs once with ``seed``.
     seed
         Random seed of every stochastic step (``sf.settings.seed`` when ``None``).
     key_added
@@ -226,7 +232,8 @@ def spatial_domains(
         gr.spatial_graph,
         {"n_rings": n_rings, **options.get("spatial_graph", {})},
     )
-    has_image = use_image and fusion != "gene" and bool(available_images(adata, library_id))
+    expression_only = fusion in EXPRESSION_METHODS
+    has_image = use_image and not expression_only and bool(available_images(adata, library_id))
     fuse_depends = ["preprocess", "spatial_graph"]
     if has_image:
         runner.run(
@@ -244,53 +251,54 @@ def spatial_domains(
         )
         fuse_depends.append("encode")
     else:
-        info("no image used (use_image=%s): running expression-only", use_image)
+        if not use_image:
+            info("no image used (use_image=False): running expression-only")
+        elif expression_only:
+            info("no image used: fusion=%r runs on expression only", fusion)
+        else:
+            info("no image used: the slide has no H&E image; running expression-only")
     fused_given = _keys.FUSED in adata.obsm and not recompute
-    run_seeds = [seed] if n_runs == 1 or fused_given else [seed * n_runs + r for r in range(n_runs)]
-    runs: list[tuple[np.ndarray, np.ndarray, dict[str, Any]]] = []
-    proba_key = key_added + _keys.DOMAIN_PROBA_SUFFIX
-    for r, run_seed in enumerate(run_seeds):
-        suffix = f"[{r}]" if r else ""
-        before = Snapshot.of(adata)
+    method = fusion if has_image or expression_only else "gene"
+    cluster_options = {"key_added": key_added, **options.get("cluster_domains", {})}
+    if method in DETERMINISTIC_METHODS or fused_given:
+        # one embedding; the n_runs clustering runs are combined by cluster_domains
         runner.run(
-            f"fuse{suffix}",
+            "fuse",
             fused_given,
             fuse,
-            {
-                "method": fusion if has_image else "gene",
-                "seed": run_seed,
-                **options.get("fuse", {}),
-            },
+            {"method": method, "seed": seed, **options.get("fuse", {})},
             depends=fuse_depends,
         )
         runner.run(
-            f"cluster_domains{suffix}",
+            "cluster_domains",
             False,
             cluster_domains,
-            {
-                "n_domains": n_domains,
-                "seed": run_seed,
-                "key_added": key_added,
-                **options.get("cluster_domains", {}),
-            },
-            depends=[f"fuse{suffix}", "spatial_graph"],
+            {"n_domains": n_domains, "seed": seed, "n_runs": n_runs, **cluster_options},
+            depends=["fuse", "spatial_graph"],
         )
-        if len(run_seeds) > 1:
-            labels, proba = adata.obs[key_added].to_numpy(), np.asarray(adata.obsm[proba_key])
-            runs.append((labels, proba, before.delta(adata)))
-    if runs:
-        _combine_runs(adata, runs, run_seeds, key_added)
+    else:
+        _trained_runs(
+            adata,
+            runner,
+            method,
+            n_domains,
+            seed,
+            n_runs,
+            fuse_depends,
+            options.get("fuse", {}),
+            cluster_options,
+        )
     adata.uns[PIPELINE_KEY] = {
         "params": {
             "n_domains": n_domains,
             "library_id": library_id,
             "use_image": has_image,
             "encoder": encoder if has_image else None,
-            "fusion": fusion if has_image else "gene",
+            "fusion": method,
             "n_top_genes": n_top_genes,
             "n_comps": n_comps,
             "n_rings": n_rings,
-            "n_runs": len(run_seeds),
+            "n_runs": n_runs,
             "seed": seed,
             "key_added": key_added,
             "step_options": options,
@@ -299,6 +307,52 @@ def spatial_domains(
     }
     info("added %r, the spatial domains (adata.obs, categorical)", key_added)
     return adata if copy else None
+
+
+def _trained_runs(
+    adata: AnnData,
+    runner: _StepRunner,
+    method: str,
+    n_domains: int | None,
+    seed: int,
+    n_runs: int,
+    fuse_depends: list[str],
+    fuse_options: dict[str, Any],
+    cluster_options: dict[str, Any],
+) -> None:
+    """Train ``n_runs`` fusion models (one seed each), cluster each embedding and combine
+    the runs (:func:`_combine_runs`)."""
+    from ._domains import cluster_domains
+    from ._fuse import fuse
+
+    run_seeds = [seed] if n_runs == 1 else [seed * n_runs + r for r in range(n_runs)]
+    # each embedding is clustered once, unless K is to be chosen from several runs
+    cluster_runs = 1 if n_domains is not None else max(n_runs, 2)
+    key_added = cluster_options["key_added"]
+    proba_key = key_added + _keys.DOMAIN_PROBA_SUFFIX
+    runs: list[tuple[np.ndarray, np.ndarray, dict[str, Any]]] = []
+    for r, run_seed in enumerate(run_seeds):
+        suffix = f"[{r}]" if r else ""
+        before = Snapshot.of(adata)
+        runner.run(
+            f"fuse{suffix}",
+            False,
+            fuse,
+            {"method": method, "seed": run_seed, **fuse_options},
+            depends=fuse_depends,
+        )
+        runner.run(
+            f"cluster_domains{suffix}",
+            False,
+            cluster_domains,
+            {"n_domains": n_domains, "seed": run_seed, "n_runs": cluster_runs, **cluster_options},
+            depends=[f"fuse{suffix}", "spatial_graph"],
+        )
+        if len(run_seeds) > 1:
+            labels, proba = adata.obs[key_added].to_numpy(), np.asarray(adata.obsm[proba_key])
+            runs.append((labels, proba, before.delta(adata)))
+    if runs:
+        _combine_runs(adata, runs, run_seeds, key_added)
 
 
 def _combine_runs(

@@ -54,12 +54,18 @@ def test_manifest_options_paths_and_ids(tmp_path):
     with pytest.raises(ParameterError, match="more than once"):
         sf.cohort.read_manifest(tmp_path / "m.csv")
     (tmp_path / "m.csv").write_text(
-        "input,sample_id,n-domains,seed,no_image,fusion\n"
-        "a.h5ad,,auto,3,true,gated\na.h5ad,second,5,,,\n"
+        "input,sample_id,n-domains,seed,no_image,fusion,n_runs\n"
+        "a.h5ad,,auto,3,true,gated,2\na.h5ad,second,5,,,,\n"
     )
     first, second = sf.cohort.read_manifest(tmp_path / "m.csv")
     assert first.sample_id == "a" and first.input == tmp_path / "a.h5ad"
-    assert first.options == {"n_domains": "auto", "seed": 3, "use_image": False, "fusion": "gated"}
+    assert first.options == {
+        "n_domains": "auto",
+        "seed": 3,
+        "use_image": False,
+        "fusion": "gated",
+        "n_runs": 2,
+    }
     assert second.sample_id == "second" and second.options == {"n_domains": 5}
 
 

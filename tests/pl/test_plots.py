@@ -172,3 +172,21 @@ def test_missing_results_name_the_step_to_run(annotated, plot, missing):
         del container[key]
     with pytest.raises(LayoutError, match=r"sf\.tl\.\w+"):
         plot(annotated, show=False)
+
+
+def test_n_domains_scores_marks_the_chosen_k(annotated):
+    annotated.uns["spatialfuse_domain"] = {
+        "n_domains": 4,
+        "n_domains_scores": {
+            "criterion": "stability",
+            "n_domains": np.arange(3, 7),
+            "stability": np.array([0.7, 0.99, 0.6, 0.5]),
+        },
+    }
+    ax = sf.pl.n_domains_scores(annotated, show=False)
+    curve, chosen = ax.get_lines()
+    np.testing.assert_array_equal(curve.get_xdata(), [3, 4, 5, 6])
+    assert list(chosen.get_xdata()) == [4] and list(chosen.get_ydata()) == [0.99]
+    del annotated.uns["spatialfuse_domain"]["n_domains_scores"]
+    with pytest.raises(sf.InputError, match="chosen automatically"):
+        sf.pl.n_domains_scores(annotated, show=False)

@@ -69,8 +69,22 @@ def test_automatic_number_of_domains_keeps_the_scores(slide):
     cluster_domains(slide, n_domains_range=(2, 5), n_init=1, seed=0)
     record = slide.uns["spatialfuse_domain"]
     scores = record["n_domains_scores"]
+    assert scores["criterion"] == "stability"
     assert list(scores["n_domains"]) == [2, 3, 4, 5]
-    assert record["n_domains"] == scores["n_domains"][np.argmin(scores["bic"])] == 3
+    assert record["n_domains"] == 3
+    assert scores["stability"][1] == pytest.approx(1.0)
+    assert record["runs"]["seeds"] == [0, 1, 2, 3]
+
+
+def test_several_runs_are_averaged_and_recorded(slide):
+    cluster_domains(slide, N_DOMAINS, n_init=1, n_runs=3, seed=1)
+    record = slide.uns["spatialfuse_domain"]
+    assert record["runs"]["seeds"] == [3, 4, 5]
+    assert np.asarray(record["runs"]["agreement_ari"]).shape == (3, 3)
+    proba = slide.obsm["spatialfuse_domain_proba"]
+    np.testing.assert_array_equal(slide.obs["spatialfuse_domain"].cat.codes, proba.argmax(1))
+    with pytest.raises(ParameterError, match="n_runs >= 2"):
+        cluster_domains(slide, None, n_runs=1)
 
 
 def test_alignment_matches_a_permuted_reference(slide):

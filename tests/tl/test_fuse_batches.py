@@ -57,7 +57,9 @@ def test_bad_batch_size_and_missing_coordinates_raise(slide):
 def test_pipeline_records_cpu_time_of_every_step(slide):
     adata = synthetic(200, n_domains=3, n_genes=60, seed=4)
     options = {"fuse": {"epochs": 6, "batch_size": 64}, "cluster_domains": {"n_init": 1}}
-    sf.tl.spatial_domains(adata, 3, n_top_genes=60, n_comps=8, step_options=options)
+    sf.tl.spatial_domains(
+        adata, 3, fusion="gene", n_top_genes=60, n_comps=8, n_runs=1, step_options=options
+    )
     steps = adata.uns["spatialfuse_pipeline"]["steps"]
     assert all(step["cpu_seconds"] >= 0 for step in steps.values())
     assert steps["fuse"]["cpu_seconds"] > 0

@@ -155,12 +155,31 @@ def test_several_runs_average_their_aligned_posteriors(slide):
     np.testing.assert_allclose(adata.obs["spatialfuse_domain_confidence"], mean.max(axis=1))
 
 
-def test_an_embedding_already_there_is_clustered_once(slide):
+def test_an_embedding_already_there_is_not_trained_again(slide):
     adata = slide.copy()
     run(adata, fusion="gene", n_runs=1)
-    steps = run(adata, fusion="gene", n_runs=3)
-    assert [name for name in steps if name.startswith("cluster")] == ["cluster_domains"]
-    assert "runs" not in adata.uns["spatialfuse_domain"]
+    steps = run(adata, fusion="gene", n_runs=3, seed=2)
+    assert [name for name in steps if name.startswith(("fuse", "cluster"))] == [
+        "fuse",
+        "cluster_domains",
+    ]
+    assert steps["fuse"]["source"] == "adata"
+    assert adata.uns["spatialfuse_domain"]["runs"]["seeds"] == [6, 7, 8]
+
+
+def test_smoothed_default_clusters_one_embedding_several_times(slide):
+    adata = slide.copy()
+    steps = run(adata, fusion="smoothed", n_runs=3, seed=1)
+    assert not set(IMAGE_STEPS) & set(steps)
+    assert [name for name in steps if name.startswith(("fuse", "cluster"))] == [
+        "fuse",
+        "cluster_domains",
+    ]
+    assert adata.uns["X_fused"]["params"]["method"] == "smoothed"
+    assert adata.uns["spatialfuse_domain"]["runs"]["seeds"] == [3, 4, 5]
+    # the synthetic domains combine an expression class and a tissue texture: expression
+    # alone can only find the expression classes
+    assert sf.metrics.ari(adata.obs["gene_class"], adata.obs["spatialfuse_domain"]) > 0.5
 
 
 @pytest.mark.parametrize("n_runs", [0, 1.5, True])

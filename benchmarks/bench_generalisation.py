@@ -1,0 +1,411 @@
+"""The evaluation protocol: every labelled slide, 5 seeds, leave-one-slide-out choices.
+
+Every decision about the default of ``sf.tl.spatial_domains`` is taken with this script.
+
+Parts (``python benchmarks/bench_generalisation.py PART``; ``all`` runs them in order):
+
+- ``grid``: each candidate configuration of the expression core (``CANDIDATES``) on every
+  labelled slide of ``../shared/data`` (``_slides.SLIDES``: DLPFC 151673, 151674, 151510;
+  her2st A1, B1, C1, D1; MOB rep 12) at the annotated number of domains, seeds 0-4. The run
+  is the package's own ``sf.tl.spatial_domains`` with the candidate's options; preprocessing
+  and the spatial graph are computed once per slide (they do not depend on the seed).
+  ``default`` is ``spatial_domains`` at its current defaults.
+- ``robust``: the default on 151673 and 151674 with its 2,000 / 3,000 / 5,000 most variable
+  genes (scanpy ``seurat`` flavour, as the bundled demo), counts binomially thinned to 50 %
+  and 25 % of their depth, and its spots in a random order; seeds 0-4.
+- ``auto_k``: the default with ``n_domains=None`` on every slide: the K picked against the
+  annotated number of classes, and the ARI at the pick; seeds 0-4.
+- ``report``: tables. *Leave-one-slide-out*: for each slide, the candidate with the best mean
+  ARI over the *other* slides is chosen and its ARI on the left-out slide reported; these
+  left-out figures are the generalisation result, reported apart from the in-sample ones
+  (the candidate best over all slides). The peers' rows are read from
+  ``results/peers.json`` (``bench_peers.py``, same slides and seeds) so every table is side
+  by side.
+
+ARI and NMI against the manual labels (unlabelled spots excluded). Each run is cached in
+``benchmarks/.cache/generalisation/`` under a hash of its configuration (and, for the default,
+of the package's clustering sources), so an interrupted job resumes; delete the folder after
+changing what a candidate runs. Writes ``results/generalisation.json`` and
+``results/generalisation.md``.
+
+Run: ``.venv/bin/python benchmarks/bench_generalisation.py all`` (about 40 min on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from functools import partial
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, RESULTS, mean_sd, write_results  # noqa: E402
+from _slides import SLIDES, Slide, load, n_domains  # noqa: E402
+
+CACHE = REPO / "benchmarks" / ".cache" / "generalisation"
+SEEDS = range(5)
+ROBUST_SLIDES = ("151673", "151674")
+SOURCES = ("cluster", "pp", "gr", "tl/_fuse.py", "tl/_domains.py", "tl/_pipeline.py")
+
+
+def _candidate(n_hops: int, n_pcs: int, init: str, n_runs: int, n_init: int = 5) -> dict:
+    return {
+        "fusion": "smoothed",
+        "n_runs": n_runs,
+        "step_options": {
+            "fuse": {"n_hops": n_hops, "n_pcs": n_pcs},
+            "cluster_domains": {"init": init, "n_init": n_init},
+        },
+    }
+
+
+CANDIDATES: dict[str, dict[str, Any]] = {
+    f"hops{h}_pcs{p}_{init}_runs{r}": _candidate(h, p, init, r)
+    for h in (0, 1, 2, 3)
+    for p in (15, 30)
+    for init in ("gmm", "kmeans")
+    for r in (1, 4)
+}
+# cheaper starts: one mixture start per run, the consensus of the runs replacing n_init
+CANDIDATES.update(
+    {f"hops{h}_pcs30_gmm_runs4_ninit1": _candidate(h, 30, "gmm", 4, 1) for h in (1, 2)}
+)
+
+
+def _source_hash() -> str:
+    digest = hashlib.sha256()
+    root = REPO / "spatialfuse"
+    for part in SOURCES:
+        path = root / part
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _key(*parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _prepared(adata):
+    import spatialfuse as sf
+
+    sf.pp.preprocess(adata, seed=0)
+    sf.gr.spatial_graph(adata)
+    return adata
+
+
+def _score(adata, truth: np.ndarray) -> dict[str, float]:
+    import spatialfuse as sf
+
+    labels = adata.obs[sf._keys.DOMAIN].to_numpy()
+    return {"ari": sf.metrics.ari(truth, labels), "nmi": sf.metrics.nmi(truth, labels)}
+
+
+def _run(base, truth, n_domains_: int | None, seed: int, options: dict) -> dict:
+    """``sf.tl.spatial_domains`` on a copy of ``base``; scores, CPU time and the K used."""
+    import spatialfuse as sf
+
+    adata = base.copy()
+    start = time.process_time()
+    sf.tl.spatial_domains(adata, n_domains=n_domains_, seed=seed, **options)
+    record = {"cpu_seconds": round(time.process_time() - start, 2), **_score(adata, truth)}
+    record["n_domains"] = int(adata.obs[sf._keys.DOMAIN].nunique())
+    scores = adata.uns[sf._keys.DOMAIN].get("n_domains_scores")
+    if scores is not None:
+        record["n_domains_scores"] = {k: np.asarray(v).tolist() for k, v in scores.items()}
+    return record
+
+
+def _cached(path: Path, key: str, compute) -> dict:
+    if path.exists():
+        record = json.loads(path.read_text())
+        if record.get("key") == key:
+            return record
+    record = {"key": key, **compute()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    return record
+
+
+def _grid_slide(name: str, pattern: str = "") -> list[dict]:
+    import re
+
+    import spatialfuse as sf
+
+    sf.settings.progress = False
+    sf.settings.verbosity = "WARNING"
+    slide = SLIDES[name]
+    base = _prepared(load(slide))
+    truth = base.obs[slide.truth].to_numpy(dtype=object)
+    sources = _source_hash()
+    out = []
+    for cand, options in {**CANDIDATES, "default": {}}.items():
+        if not re.search(pattern, cand):
+            continue
+        for seed in SEEDS:
+            path = CACHE / "grid" / cand / f"{name}_seed{seed}.json"
+            # a candidate names all its options; only the default depends on the package's
+            key = _key(cand, options, name, seed, sources if cand == "default" else None)
+            run = partial(_run, base, truth, n_domains(slide), seed, options)
+            record = _cached(path, key, run)
+            out.append({"candidate": cand, "slide": name, "seed": seed, **record})
+    return out
+
+
+def _variants(slide: Slide):
+    """The robustness variants of one slide: (name, AnnData) pairs, raw counts in X."""
+    import scanpy as sc
+    import scipy.sparse as sp
+
+    full = load(slide)
+    lognorm = full.copy()
+    sc.pp.normalize_total(lognorm, target_sum=1e4)
+    sc.pp.log1p(lognorm)
+    for n_genes in (2000, 3000, 5000):
+        if n_genes >= full.n_vars:
+            yield f"genes_{n_genes}", full.copy()
+            continue
+        hvg = sc.pp.highly_variable_genes(
+            lognorm, n_top_genes=n_genes, flavor="seurat", inplace=False
+        )["highly_variable"].to_numpy()
+        yield f"genes_{n_genes}", full[:, hvg].copy()
+    rng = np.random.default_rng(0)
+    counts = sp.csr_matrix(full.X)
+    for depth in (0.5, 0.25):
+        thinned = full.copy()
+        data = rng.binomial(counts.data.astype(np.int64), depth).astype(np.float32)
+        thinned.X = sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
+        keep = np.asarray(thinned.X.sum(axis=1)).ravel() > 0
+        yield f"depth_{depth:g}", thinned[keep].copy()
+    order = rng.permutation(full.n_obs)
+    yield "shuffled", full[order].copy()
+
+
+def _robust_slide(name: str) -> list[dict]:
+    import spatialfuse as sf
+
+    sf.settings.progress = False
+    sf.settings.verbosity = "WARNING"
+    slide = SLIDES[name]
+    sources = _source_hash()
+    out = []
+    for variant, adata in _variants(slide):
+        truth = adata.obs[slide.truth].to_numpy(dtype=object)
+        for seed in SEEDS:
+            path = CACHE / "robust" / variant / f"{name}_seed{seed}.json"
+            key = _key("robust", variant, name, seed, sources)
+            record = _cached(path, key, partial(_run, adata, truth, n_domains(slide), seed, {}))
+            out.append({"variant": variant, "slide": name, "seed": seed, **record})
+    return out
+
+
+def _auto_k_slide(name: str) -> list[dict]:
+    import spatialfuse as sf
+
+    sf.settings.progress = False
+    sf.settings.verbosity = "WARNING"
+    slide = SLIDES[name]
+    base = _prepared(load(slide))
+    truth = base.obs[slide.truth].to_numpy(dtype=object)
+    sources = _source_hash()
+    out = []
+    for seed in SEEDS:
+        path = CACHE / "auto_k" / f"{name}_seed{seed}.json"
+        key = _key("auto_k", name, seed, sources)
+        record = _cached(path, key, partial(_run, base, truth, None, seed, {}))
+        out.append({"slide": name, "seed": seed, **record})
+    return out
+
+
+def _map(func, names: list[str], processes: int, *args: Any) -> list[dict]:
+    with get_context("spawn").Pool(processes) as pool:
+        jobs = [(name, *args) for name in names]
+        return [r for part in pool.starmap(func, jobs, chunksize=1) for r in part]
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _table(records: list[dict], row: str) -> dict[str, dict[str, list[float]]]:
+    table: dict[str, dict[str, list[float]]] = {}
+    for r in records:
+        table.setdefault(r[row], {}).setdefault(r["slide"], []).append(r["ari"])
+    return table
+
+
+def leave_one_slide_out(grid: dict[str, dict[str, list[float]]], slides: list[str]) -> dict:
+    """For each slide: the candidate with the best mean ARI over the other slides, and its
+    ARI (per seed) on the slide left out."""
+    candidates = [c for c in grid if c != "default" and all(s in grid[c] for s in slides)]
+    mean = {c: {s: float(np.mean(grid[c][s])) for s in slides} for c in candidates}
+    out = {}
+    for left_out in slides:
+        others = [s for s in slides if s != left_out]
+        chosen = max(candidates, key=lambda c: np.mean([mean[c][s] for s in others]))
+        out[left_out] = {"chosen": chosen, "ari": grid[chosen][left_out]}
+    best = max(candidates, key=lambda c: np.mean([mean[c][s] for s in slides]))
+    return {"left_out": out, "in_sample": {"chosen": best, "ari": grid[best]}}
+
+
+def _peer_rows(slides: list[str]) -> dict[str, dict[str, list[float]]]:
+    path = RESULTS / "peers.json"
+    if not path.exists():
+        return {}
+    peers = json.loads(path.read_text())
+    rows: dict[str, dict[str, list[float]]] = {}
+    for method, sections in peers.get("methods", {}).items():
+        if method == "spatialfuse":
+            continue
+        for slide, data in sections.items():
+            if slide in slides:
+                aris = [r["ari"] for r in data["runs"] if r.get("status") == "ok"]
+                if aris:
+                    rows.setdefault(method, {})[slide] = aris
+    return rows
+
+
+def _fmt(values: list[float] | None) -> str:
+    return mean_sd(values) if values else "–"
+
+
+def _mean_row(row: dict[str, list[float]], slides: list[str]) -> str:
+    if not all(s in row for s in slides):
+        done = [s for s in slides if s in row]
+        if not done:
+            return "–"
+        return f"{np.mean([np.mean(row[s]) for s in done]):.3f} ({len(done)} slides)"
+    return f"{np.mean([np.mean(row[s]) for s in slides]):.3f}"
+
+
+def report() -> None:
+    slides = list(SLIDES)
+    records = [json.loads(p.read_text()) | _meta(p) for p in sorted(CACHE.rglob("*.json"))]
+    grid_records = [r for r in records if r["part"] == "grid"]
+    grid = _table(grid_records, "candidate")
+    loso = leave_one_slide_out(grid, slides)
+    peers = _peer_rows(slides)
+    header = "| method | " + " | ".join(slides) + " | mean |"
+    rule = "|---" * (len(slides) + 2) + "|"
+    lines = [
+        "# Generalisation protocol",
+        "",
+        "Generated by `benchmarks/bench_generalisation.py` (its docstring is the protocol). ARI "
+        "against the manual labels, mean ± sd over seeds 0-4, at the annotated number of "
+        "domains; mean = unweighted mean over the slides.",
+        "",
+        "## Left-out (generalisation) and in-sample results",
+        "",
+        "*left-out*: each slide scored by the candidate chosen on the other seven slides. "
+        "*in-sample*: the candidate best on all eight. *default*: `sf.tl.spatial_domains` at "
+        "its defaults.",
+        "",
+        header,
+        rule,
+    ]
+    left = {s: loso["left_out"][s]["ari"] for s in slides}
+    rows = {
+        "spatialfuse, left-out": left,
+        f"spatialfuse, in-sample (`{loso['in_sample']['chosen']}`)": loso["in_sample"]["ari"],
+        "spatialfuse default": grid.get("default", {}),
+        **{f"peer: {m}": v for m, v in peers.items()},
+    }
+    for label, row in rows.items():
+        cells = " | ".join(_fmt(row.get(s)) for s in slides)
+        lines.append(f"| {label} | {cells} | {_mean_row(row, slides)} |")
+    lines += ["", "Chosen on the other slides:", ""]
+    lines += [f"- {s}: `{loso['left_out'][s]['chosen']}`" for s in slides]
+    lines += ["", "## Every candidate (in-sample)", "", header, rule]
+    ranked = sorted(grid, key=lambda c: -np.mean([np.mean(grid[c].get(s, [0])) for s in slides]))
+    for cand in ranked:
+        cells = " | ".join(_fmt(grid[cand].get(s)) for s in slides)
+        lines.append(f"| `{cand}` | {cells} | {_mean_row(grid[cand], slides)} |")
+    cpu = {}
+    for r in grid_records:
+        cpu.setdefault(r["candidate"], {}).setdefault(r["slide"], []).append(r["cpu_seconds"])
+    robust = [r for r in records if r["part"] == "robust"]
+    if robust:
+        variants = sorted({r["variant"] for r in robust})
+        lines += ["", "## Robustness of the default (151673, 151674)", ""]
+        lines += ["| variant | " + " | ".join(ROBUST_SLIDES) + " |", "|---|---|---|"]
+        table = _table(robust, "variant")
+        for v in variants:
+            lines.append(f"| {v} | " + " | ".join(_fmt(table[v].get(s)) for s in ROBUST_SLIDES))
+    auto = [r for r in records if r["part"] == "auto_k"]
+    if auto:
+        lines += ["", "## Automatic number of domains (default, `n_domains=None`)", ""]
+        lines += [
+            "| slide | annotated K | K picked (seeds 0-4) | ARI at the pick | ARI at annotated K |"
+        ]
+        lines += ["|---|---|---|---|---|"]
+        for s in slides:
+            picks = [r["n_domains"] for r in auto if r["slide"] == s]
+            aris = [r["ari"] for r in auto if r["slide"] == s]
+            if picks:
+                at_k = _fmt(grid.get("default", {}).get(s))
+                lines.append(
+                    f"| {s} | {n_domains(SLIDES[s])} | {', '.join(map(str, picks))} | "
+                    f"{_fmt(aris)} | {at_k} |"
+                )
+    data = {
+        "slides": slides,
+        "seeds": list(SEEDS),
+        "candidates": CANDIDATES,
+        "grid": grid,
+        "cpu_seconds": cpu,
+        "leave_one_slide_out": loso,
+        "peers": peers,
+        "robust": _table(robust, "variant") if robust else {},
+        "auto_k": auto,
+    }
+    write_results("generalisation", data, "\n".join(lines) + "\n")
+
+
+def _meta(path: Path) -> dict:
+    part = path.relative_to(CACHE).parts[0]
+    stem = path.stem
+    slide, seed = stem.rsplit("_seed", 1)
+    meta: dict[str, Any] = {"part": part, "slide": slide, "seed": int(seed)}
+    if part == "grid":
+        meta["candidate"] = path.parent.name
+    elif part == "robust":
+        meta["variant"] = path.parent.name
+    return meta
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("part", choices=("grid", "robust", "auto_k", "report", "all"))
+    parser.add_argument("--slides", nargs="+", default=list(SLIDES), choices=list(SLIDES))
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument(
+        "--candidates", default="", help="regular expression: run only the matching candidates"
+    )
+    args = parser.parse_args()
+    # large slides first, so the two workers finish together
+    names = sorted(args.slides, key=lambda s: SLIDES[s].kind != "visium")
+    parts = ("grid", "robust", "auto_k", "report") if args.part == "all" else (args.part,)
+    for part in parts:
+        if part == "grid":
+            _map(_grid_slide, names, args.processes, args.candidates)
+        elif part == "robust":
+            _map(_robust_slide, [n for n in names if n in ROBUST_SLIDES], args.processes)
+        elif part == "auto_k":
+            _map(_auto_k_slide, names, args.processes)
+        else:
+            report()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from spatialfuse.cluster import neighbourhood_mean
+
+
+def _path(n: int) -> sp.csr_matrix:
+    """A path graph 0 - 1 - ... - n-1."""
+    return sp.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1], format="csr")
+
+
+def test_hops_average_over_the_reachable_spots():
+    X = np.arange(6, dtype=float)[:, None]
+    np.testing.assert_array_equal(neighbourhood_mean(X, _path(6), 0), X)
+    one = neighbourhood_mean(X, _path(6), 1).ravel()
+    np.testing.assert_allclose(one, [0.5, 1, 2, 3, 4, 4.5])
+    two = neighbourhood_mean(X, _path(6), 2).ravel()
+    # spot 2 reaches 0..4 in two steps; every reached spot counts once
+    np.testing.assert_allclose(two[[0, 2, 5]], [1.0, 2.0, 4.0])
+
+
+def test_averaging_keeps_domains_and_divides_noise(make_planted):
+    X, graph, truth = make_planted(30, 3, noise=1.5, seed=1)
+    smoothed = neighbourhood_mean(X, graph, 2)
+    noise_before = np.mean([X[truth == k].std(axis=0).mean() for k in range(3)])
+    noise_after = np.mean([smoothed[truth == k].std(axis=0).mean() for k in range(3)])
+    assert noise_after < noise_before / 2
+    gap = np.linalg.norm(smoothed[truth == 0].mean(0) - smoothed[truth == 2].mean(0))
+    assert gap > 3.0  # the domain means stay apart
+
+
+def test_no_spot_borrows_from_an_unconnected_slide():
+    graph = sp.block_diag([_path(3), _path(3)], format="csr")
+    X = np.r_[np.zeros(3), np.ones(3)][:, None]
+    np.testing.assert_array_equal(neighbourhood_mean(X, graph, 5), X)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True])
+def test_bad_hops_are_refused(bad):
+    with pytest.raises(ValueError, match="n_hops"):
+        neighbourhood_mean(np.zeros((3, 1)), _path(3), bad)
