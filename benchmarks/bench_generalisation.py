@@ -277,7 +277,9 @@ def _peer_rows(slides: list[str]) -> dict[str, dict[str, list[float]]]:
 
 
 def _fmt(values: list[float] | None) -> str:
-    return mean_sd(values) if values else "–"
+    if not values:
+        return "–"
+    return f"{values[0]:.3f} (1 seed)" if len(values) == 1 else mean_sd(values)
 
 
 def _mean_row(row: dict[str, list[float]], slides: list[str]) -> str:
@@ -326,6 +328,20 @@ def report() -> None:
         lines.append(f"| {label} | {cells} | {_mean_row(row, slides)} |")
     lines += ["", "Chosen on the other slides:", ""]
     lines += [f"- {s}: `{loso['left_out'][s]['chosen']}`" for s in slides]
+    partial = [c for c in grid if c != "default" and not all(s in grid[c] for s in slides)]
+    if partial:
+        lines += [
+            "",
+            f"{len(partial)} candidates were not run on every slide (a `–` below) and take no "
+            "part in the leave-one-slide-out choice: the k-means-initialised ones were not run "
+            "on 151510 to save time, after scoring 0.08-0.20 below their GMM-initialised twins "
+            "on 151673 and 151674.",
+        ]
+    lines += [
+        "",
+        "Peers: `results/peers.json` (`bench_peers.py`); STAGATE and GraphST on DLPFC have one "
+        "seed (imported from the runs of 2026-11-24, 20-50 min each at one thread).",
+    ]
     lines += ["", "## Every candidate (in-sample)", "", header, rule]
     ranked = sorted(grid, key=lambda c: -np.mean([np.mean(grid[c].get(s, [0])) for s in slides]))
     for cand in ranked:
