@@ -254,7 +254,7 @@ def spatial_domains(
         if not use_image:
             info("no image used (use_image=False): running expression-only")
         elif expression_only:
-            info("no image used: fusion=%r runs on expression only", fusion)
+            info("no image used (fusion=%r reads no image): running expression-only", fusion)
         else:
             info("no image used: the slide has no H&E image; running expression-only")
     fused_given = _keys.FUSED in adata.obsm and not recompute
