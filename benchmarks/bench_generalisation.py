@@ -357,7 +357,8 @@ def report() -> None:
         lines += ["| variant | " + " | ".join(ROBUST_SLIDES) + " |", "|---|---|---|"]
         table = _table(robust, "variant")
         for v in variants:
-            lines.append(f"| {v} | " + " | ".join(_fmt(table[v].get(s)) for s in ROBUST_SLIDES))
+            cells = " | ".join(_fmt(table[v].get(s)) for s in ROBUST_SLIDES)
+            lines.append(f"| {v} | {cells} |")
     auto = [r for r in records if r["part"] == "auto_k"]
     if auto:
         lines += ["", "## Automatic number of domains (default, `n_domains=None`)", ""]
