@@ -139,17 +139,21 @@ def _cached(path: Path, key: str, compute) -> dict:
     return record
 
 
-def _grid_slide(name: str, pattern: str = "") -> list[dict]:
-    import re
-
+def _setup(name: str):
+    """Quiet spatialfuse; the slide, its preprocessed AnnData, labels and the source hash."""
     import spatialfuse as sf
 
     sf.settings.progress = False
     sf.settings.verbosity = "WARNING"
     slide = SLIDES[name]
     base = _prepared(load(slide))
-    truth = base.obs[slide.truth].to_numpy(dtype=object)
-    sources = _source_hash()
+    return slide, base, base.obs[slide.truth].to_numpy(dtype=object), _source_hash()
+
+
+def _grid_slide(name: str, pattern: str = "") -> list[dict]:
+    import re
+
+    slide, base, truth, sources = _setup(name)
     out = []
     for cand, options in {**CANDIDATES, "default": {}}.items():
         if not re.search(pattern, cand):
@@ -212,14 +216,7 @@ def _robust_slide(name: str) -> list[dict]:
 
 
 def _auto_k_slide(name: str) -> list[dict]:
-    import spatialfuse as sf
-
-    sf.settings.progress = False
-    sf.settings.verbosity = "WARNING"
-    slide = SLIDES[name]
-    base = _prepared(load(slide))
-    truth = base.obs[slide.truth].to_numpy(dtype=object)
-    sources = _source_hash()
+    slide, base, truth, sources = _setup(name)
     out = []
     for seed in SEEDS:
         path = CACHE / "auto_k" / f"{name}_seed{seed}.json"

@@ -75,6 +75,7 @@ def hmrf_gmm(
     reg_covar: float = 1e-6,
     seed: int = 0,
     initial_proba: np.ndarray | None = None,
+    show_progress: bool = True,
 ) -> HMRFResult:
     """Cluster spots into domains with a spatially smoothed Gaussian mixture (HMRF-EM).
 
@@ -125,6 +126,8 @@ def hmrf_gmm(
         Added to covariance diagonals, as in scikit-learn.
     seed
         Random seed of the k-means starts; the fit is deterministic for a seed.
+    show_progress
+        Show the EM progress bar (when ``sf.settings.progress`` is on).
     initial_proba
         ``(n, K)`` responsibilities to start from instead of fitting a plain mixture (e.g. to
         compare several ``beta`` from the same start).
@@ -163,7 +166,10 @@ def hmrf_gmm(
     current_beta = estimate_beta(proba, adjacency, np.log(components.weights)) if estimate else beta
     likelihood_trace, beta_trace = [], []
     converged = False
-    for n_iter in progress(range(1, max_iter + 1), desc="domains (HMRF EM)", total=max_iter):
+    iterations = range(1, max_iter + 1)
+    if show_progress:
+        iterations = progress(iterations, desc="domains (HMRF EM)", total=max_iter)
+    for n_iter in iterations:
         log_density = component_log_densities(X, components)
         log_weights = np.log(components.weights)
         proba = mean_field(

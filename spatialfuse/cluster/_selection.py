@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .._logging import progress
 from ._consensus import mean_aligned_posterior, most_agreeing
 from ._hmrf import HMRFResult, hmrf_gmm
 
@@ -51,6 +52,8 @@ def consensus_hmrf(
     graph: sp.spmatrix | sp.sparray,
     n_domains: int,
     seeds: list[int],
+    *,
+    show_progress: bool = True,
     **options: Any,
 ) -> ConsensusResult:
     """Fit :func:`hmrf_gmm` once per seed and average the runs' aligned posteriors.
@@ -66,6 +69,8 @@ def consensus_hmrf(
         As :func:`hmrf_gmm`.
     seeds
         One run per seed.
+    show_progress
+        Show one progress bar over the runs (when ``sf.settings.progress`` is on).
     **options
         Passed to :func:`hmrf_gmm`.
 
@@ -73,7 +78,10 @@ def consensus_hmrf(
     -------
     :class:`ConsensusResult`.
     """
-    runs = [hmrf_gmm(X, graph, n_domains, seed=seed, **options) for seed in seeds]
+    fits = progress(seeds, desc=f"domains (HMRF runs, K={n_domains})") if show_progress else seeds
+    runs = [
+        hmrf_gmm(X, graph, n_domains, seed=seed, show_progress=False, **options) for seed in fits
+    ]
     if len(runs) == 1:
         proba = runs[0].proba
         return ConsensusResult(proba, runs[0].labels, runs, 0, np.ones((1, 1)))
@@ -126,7 +134,10 @@ def select_n_domains(
     if len(seeds) < 2:
         raise ValueError("select_n_domains needs at least two seeds to measure stability.")
     low, high = n_domains_range
-    results = {k: consensus_hmrf(X, graph, k, seeds, **options) for k in range(low, high + 1)}
+    results = {
+        k: consensus_hmrf(X, graph, k, seeds, show_progress=False, **options)
+        for k in progress(range(low, high + 1), desc="domains (stability of each K)")
+    }
     scores = {k: result.stability for k, result in results.items()}
     min_size = max(2, int(np.ceil(MIN_DOMAIN_FRACTION * X.shape[0])))
     eligible = {

@@ -9,6 +9,7 @@ from anndata import AnnData
 from scipy.spatial import cKDTree
 
 from .. import _keys
+from .._imports import import_squidpy
 from .._logging import info
 from .._validation import check_spatial
 
@@ -71,7 +72,7 @@ def spatial_graph(
     ``None`` or the copy. Writes ``obsp['spatial_connectivities']``,
     ``obsp['spatial_distances']`` and ``uns['spatial_neighbors']`` (squidpy's keys).
     """
-    import squidpy as sq
+    sq = import_squidpy()
 
     check_spatial(adata)
     adata = adata.copy() if copy else adata

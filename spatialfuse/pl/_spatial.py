@@ -6,6 +6,7 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 
 from .._errors import ParameterError
+from .._imports import import_squidpy
 from .._validation import available_images, choose_image, get_library_id, image_scale
 
 IN_MEMORY = ("hires", "lowres")
@@ -41,7 +42,7 @@ def draw_spatial(
     The axes are in pixels of the drawn image: full-resolution coordinates times the
     returned scale (1 when no image is drawn).
     """
-    import squidpy as sq
+    sq = import_squidpy()
 
     library_id = get_library_id(adata, library_id)
     res = resolve_image(adata, library_id, image)
