@@ -14,6 +14,7 @@ PCA = "X_pca"  # obsm, from scanpy.pp.pca
 COUNTS_LAYER = "counts"  # layers: raw counts kept by sf.pp.preprocess
 
 LAYER_TRUTH = "layer"  # obs: manual cortical layer of the DLPFC data sets (ground truth)
+SPOT_DIAMETER_UM = "spot_diameter_um"  # uns['spatial'][lib]['metadata']: spot size (55 Visium)
 LIBRARY_KEY = "library_id"  # obs: slide of each spot when one AnnData holds several (squidpy)
 
 # what spatialfuse writes

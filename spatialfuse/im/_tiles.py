@@ -31,7 +31,7 @@ from ._quality import saturation_threshold, sharpness, tissue_fraction, tissue_m
 from ._reader import RegionReader, open_image
 from ._stain import make_normalizer
 
-SPOT_DIAMETER_UM = 55.0
+SPOT_DIAMETER_UM = 55.0  # Visium; a library's metadata may say otherwise (legacy ST: 100)
 DEFAULT_SIZE_UM = 220.0  # best of 55/110/220 um in benchmarks/results/histology.md
 DEFAULT_TILE_PX = 32  # the default (handcrafted) encoder's; benchmarks/results/histology.md
 N_FIT_TILES = 256  # tiles sampled to fit the tissue threshold and the stain normaliser
@@ -143,7 +143,9 @@ def tile_params(
 def _source_from_params(adata: AnnData, params: dict[str, Any]) -> tuple[TileSource, float]:
     lib, image = params["library_id"], params["image"]
     scale = image_scale(adata, lib, image)
-    fullres_px_per_um = get_scalefactors(adata, lib)["spot_diameter_fullres"] / SPOT_DIAMETER_UM
+    metadata = adata.uns[_keys.SPATIAL][lib].get("metadata") or {}
+    spot_um = float(metadata.get(_keys.SPOT_DIAMETER_UM, SPOT_DIAMETER_UM))
+    fullres_px_per_um = get_scalefactors(adata, lib)["spot_diameter_fullres"] / spot_um
     side_px = params["size_um"] * fullres_px_per_um * scale
     source = TileSource(
         open_image(adata, lib, image), check_spatial(adata) * scale, side_px, params["tile_px"]

@@ -1,6 +1,7 @@
 """Reading Visium data, checking its layout, and exporting results.
 
-``read_visium`` reads a Space Ranger output folder, ``read_h5ad`` an AnnData file, and
+``read_visium`` reads a Space Ranger output folder, ``read_st`` a legacy ST section as
+published, ``read_h5ad`` an AnnData file, and
 ``validate`` checks an AnnData is in the scanpy/squidpy Visium layout. The ``export_*``
 functions write results for other tools (each file written atomically): CSV tables,
 10x Loupe Browser categories, GeoJSON for QuPath/napari, h5ad, SpatialData, and a
@@ -18,6 +19,7 @@ from ._export import (
 from ._geojson import export_geojson
 from ._html import export_html
 from ._read import read_h5ad, read_visium
+from ._read_st import read_st
 
 __all__ = [
     "export_domains_csv",
@@ -27,6 +29,7 @@ __all__ = [
     "export_loupe_csv",
     "export_spatialdata",
     "read_h5ad",
+    "read_st",
     "read_visium",
     "validate",
     "write_json",
