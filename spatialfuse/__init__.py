@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import cluster, cohort, datasets, gr, im, io, metrics, nn, pl, pp, tl
+from . import cluster, cohort, datasets, gr, im, io, metrics, nn, pl, pp, tl, workflow
 from ._errors import InputError, SpatialfuseError
 from ._settings import settings
 
@@ -36,4 +36,5 @@ __all__ = [
     "pp",
     "settings",
     "tl",
+    "workflow",
 ]

@@ -21,6 +21,7 @@ LIBRARY_KEY = "library_id"  # obs: slide of each spot when one AnnData holds sev
 HISTOLOGY = "X_histology"  # obsm: one image feature vector per spot
 FUSED = "X_fused"  # obsm: the fused embedding
 JOINT = "X_joint"  # obsm: fused embedding of several slides, slide effect removed
+PIPELINE = "spatialfuse_pipeline"  # uns: parameters and steps of sf.tl.spatial_domains
 JOINT_RECORD = "spatialfuse_joint"  # uns: parameters and steps of sf.tl.joint_domains
 DOMAIN = "spatialfuse_domain"  # obs: categorical domain label
 DOMAIN_PROBA_SUFFIX = "_proba"  # obsm[f"{DOMAIN}{suffix}"]: per-domain posterior probabilities

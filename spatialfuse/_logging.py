@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
@@ -12,6 +15,7 @@ from ._settings import settings
 
 T = TypeVar("T")
 
+CHATTY_LIBRARY_LOGGERS = ("spatialdata._logging",)  # squidpy logs through it
 logger = logging.getLogger("spatialfuse")
 if not logger.handlers:
     _handler = logging.StreamHandler()
@@ -53,3 +57,33 @@ def warning(msg: str, *args: object) -> None:
 def progress(iterable: Iterable[T], *, desc: str, total: int | None = None) -> Iterator[T]:
     """Wrap ``iterable`` in a tqdm bar unless ``settings.progress`` is off."""
     return iter(tqdm(iterable, desc=desc, total=total, disable=not settings.progress, leave=False))
+
+
+@contextlib.contextmanager
+def quiet_terminal(quiet: bool = True) -> Iterator[None]:
+    """Turn off progress bars, terminal info logs and warnings when ``quiet``; restore after.
+
+    File handlers (the log file of a run) keep the info logs.
+    """
+    terminal = [
+        h
+        for h in logger.handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+    if quiet:  # set up the library loggers now, or their import would reset their level
+        for name in CHATTY_LIBRARY_LOGGERS:
+            importlib.import_module(name)
+    libraries = [logging.getLogger(name) for name in CHATTY_LIBRARY_LOGGERS]
+    before = (settings.progress, [h.level for h in terminal], [lib.level for lib in libraries])
+    with warnings.catch_warnings():
+        if quiet:
+            settings.progress = False
+            for handler in [*terminal, *libraries]:
+                handler.setLevel(logging.WARNING)
+            warnings.simplefilter("ignore")
+        try:
+            yield
+        finally:
+            settings.progress = before[0]
+            for handler, level in zip([*terminal, *libraries], before[1] + before[2]):
+                handler.setLevel(level)

@@ -368,7 +368,7 @@ def test_empty_spots_and_genes_are_dropped_with_a_log_line(base_slide):
     handler.emit = lambda record: lines.append(record.getMessage())
     logger.addHandler(handler)
     try:
-        kept = cli.drop_empty(adata)
+        kept = sf.pp.drop_empty(adata)
     finally:
         logger.removeHandler(handler)
     assert kept.shape == (base_slide.n_obs - 2, base_slide.n_vars - 1)

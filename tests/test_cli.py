@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from spatialfuse import cli
+from spatialfuse.workflow import RunOptions
 from spatialfuse.datasets._synthetic import synthetic
 
 OUTPUTS = (
@@ -74,7 +75,8 @@ def test_run_writes_every_output(finished):
 def test_report_has_parameters_versions_timings_and_scores(finished):
     report = _report(finished)
     assert report["params"]["seed"] == 3 and report["params"]["n_domains"] == 4
-    assert report["options"]["step_options"]["fuse"]["epochs"] == 8
+    assert report["options"]["epochs"] == 8
+    assert report["params"]["step_options"]["fuse"]["epochs"] == 8
     assert report["options"]["encoder"] == "handcrafted"
     assert {"python", "spatialfuse", "torch", "scanpy"} <= set(report["versions"])
     assert list(report["steps"]) == STEPS
@@ -143,7 +145,10 @@ def test_info_prints_versions_device_and_cache(capsys):
 
 
 def _options(*argv: str) -> dict:
-    return cli.resolve_options(cli.build_parser().parse_args(["run", "x", "--out", "o", *argv]))
+    args = cli.build_parser().parse_args(["run", "x", "--out", "o", *argv])
+    return RunOptions.from_config(args.config, **cli._given(args)).pipeline_kwargs() | {
+        "epochs": args.epochs
+    }
 
 
 @pytest.mark.parametrize("suffix", [".toml", ".yaml"])
@@ -160,7 +165,7 @@ def test_config_file_sets_options_and_command_line_wins(tmp_path, suffix):
     assert options["n_domains"] == 6  # the command line overrides the file
     assert options["encoder"] == "handcrafted" and options["use_image"] is False
     assert options["step_options"] == {"fuse": {"lr": 0.01, "epochs": 3}}
-    assert _options()["n_domains"] == cli.RUN_DEFAULTS["n_domains"]
+    assert _options()["n_domains"] == RunOptions().n_domains
 
 
 def test_auto_number_of_domains_is_left_to_the_pipeline():

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from spatialfuse import cli
+from spatialfuse.workflow import LOG_FILE
 from spatialfuse.datasets._synthetic import synthetic
 
 OPTIONS = [
@@ -56,7 +57,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    log_at_kill = _wait_for_line(killed, out / cli.LOG_FILE, KILL_AFTER)
+    log_at_kill = _wait_for_line(killed, out / LOG_FILE, KILL_AFTER)
     killed.send_signal(signal.SIGKILL)
     assert killed.wait(timeout=60) == -signal.SIGKILL
     checkpointed = [
@@ -76,7 +77,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path):
     )
     assert resumed.returncode == cli.EXIT_OK, resumed.stderr
     report = json.loads((out / "report.json").read_text())
-    log = (out / cli.LOG_FILE).read_text()
+    log = (out / LOG_FILE).read_text()
     finished_before_kill = set(checkpointed)
     assert set(report["resumed_steps"]) == finished_before_kill
     for step in finished_before_kill:

@@ -10,14 +10,16 @@ from typing import Any
 import pandas as pd
 
 from .._errors import ParameterError
+from ..workflow import AUTO, OPTION_KINDS
+from ..workflow._options import NO_IMAGE
 
 INPUT = "input"
 SAMPLE_ID = "sample_id"
 CONFIG = "config"
-INTEGER_OPTIONS = ("seed", "n_top_genes", "n_comps", "n_rings", "n_runs", "epochs")
-TEXT_OPTIONS = ("library_id", "encoder", "fusion", "truth")
-FLAG_OPTIONS = ("use_image", "no_image")
-OPTION_COLUMNS = ("n_domains", *INTEGER_OPTIONS, *TEXT_OPTIONS, *FLAG_OPTIONS)
+# every run option but the per-step table is a column, plus no_image (the CLI's --no-image)
+COLUMN_KINDS = {name: kind for name, kind in OPTION_KINDS.items() if kind != "table"}
+COLUMN_KINDS[NO_IMAGE] = "flag"
+OPTION_COLUMNS = tuple(COLUMN_KINDS)
 TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0")
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -46,18 +48,18 @@ class Slide:
 
 def _convert(column: str, text: str, where: str) -> Any:
     """A manifest cell as the value the ``run`` option takes."""
-    if column == "n_domains" and text.lower() == "auto":
-        return "auto"
-    if column in ("n_domains", *INTEGER_OPTIONS):
+    kind = COLUMN_KINDS[column]
+    if column == "n_domains" and text.lower() == AUTO:
+        return AUTO
+    if kind == "int":
         try:
             return int(float(text)) if float(text).is_integer() else float(text)
         except ValueError:
             raise ParameterError(f"{where}: {column}={text!r} is not a whole number.") from None
-    if column in FLAG_OPTIONS:
+    if kind == "flag":
         if text.lower() not in TRUE + FALSE:
             raise ParameterError(f"{where}: {column}={text!r}; write true or false.")
-        value = text.lower() in TRUE
-        return value if column == "use_image" else not value
+        return text.lower() in TRUE
     return text
 
 
@@ -67,10 +69,10 @@ def read_manifest(manifest: str | Path | pd.DataFrame) -> list[Slide]:
     The manifest is a CSV (or a DataFrame) with a column ``input`` (a Space Ranger output
     folder or an ``.h5ad``; relative paths are relative to the CSV's folder) and optional
     columns ``sample_id`` (output folder name; the input's name without suffix by default),
-    ``config`` (a per-slide TOML/YAML file of ``run`` options) and any of the ``run`` options
-    ``n_domains``, ``seed``, ``n_top_genes``, ``n_comps``, ``n_rings``, ``n_runs``, ``epochs``,
-    ``library_id``, ``encoder``, ``fusion``, ``truth``, ``use_image`` / ``no_image``. An empty
-    cell leaves the option at its default.
+    ``config`` (a per-slide TOML/YAML file of ``run`` options) and any option of
+    :class:`sf.workflow.RunOptions` but ``step_options`` (``n_domains``, ``seed``,
+    ``n_runs``, ``fusion`` ...; ``no_image`` too). An empty cell leaves the option at its
+    default.
 
     Returns
     -------
@@ -133,8 +135,8 @@ def read_manifest(manifest: str | Path | pd.DataFrame) -> list[Slide]:
             config = Path(config).expanduser()
             config = config if config.is_absolute() else base / config
         options = {column: _convert(column, text, where) for column, text in cells.items()}
-        if "no_image" in options:
-            options["use_image"] = options.pop("no_image")
+        if NO_IMAGE in options:
+            options["use_image"] = not options.pop(NO_IMAGE)
         slides.append(Slide(sample_id, source, options, config))
     ids = pd.Series([s.sample_id for s in slides])
     if ids.duplicated().any():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -15,11 +14,11 @@ from typing import Any
 
 import pandas as pd
 
-from .. import cli
 from .._atomic import atomic_path
 from .._errors import InputError, ParameterError
-from .._logging import info, warning
+from .._logging import info, quiet_terminal, warning
 from .._settings import settings
+from ..workflow import REPORT_FILE, RunOptions, run_slide
 from ._manifest import Slide, read_manifest
 
 SUMMARY_CSV = "summary.csv"
@@ -80,7 +79,7 @@ def _failed_row(slide: Slide, err: BaseException, worker: str = "") -> dict[str,
 
 
 def _read_report(folder: Path) -> dict[str, Any] | None:
-    path = folder / cli.REPORT_FILE
+    path = folder / REPORT_FILE
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -103,10 +102,9 @@ def run_slide_task(slide: Slide, out: str) -> dict[str, Any]:
     if report is not None:
         return _record(slide, report, DONE, worker)
     try:
-        with cli.terminal_output(quiet=True), _single_threaded():
-            report = cli.run_slide(
-                slide.input, folder, slide.options, config=slide.config, resume=True
-            )
+        with quiet_terminal(), _single_threaded():
+            options = RunOptions.from_manifest_row(slide.options, slide.config)
+            report = run_slide(slide.input, folder, options, resume=True)
     except InputError as err:
         return _failed_row(slide, err, worker)
     return _record(slide, report, DONE, worker)
@@ -133,7 +131,7 @@ def _check_options(slides: list[Slide], config: str | Path | None) -> None:
     """Resolve every slide's options now, so a bad value fails before anything runs."""
     for slide in slides:
         try:
-            cli.resolve_options(argparse.Namespace(config=slide.config or config, **slide.options))
+            RunOptions.from_manifest_row(slide.options, slide.config or config)
         except ParameterError as err:
             raise ParameterError(f"slide {slide.sample_id!r}: {err}") from None
 
@@ -149,7 +147,7 @@ def run_many(
 ) -> pd.DataFrame:
     """Run the whole pipeline on every slide of a cohort, slides in parallel on Dask.
 
-    Each slide runs exactly as ``spatialfuse run`` would (:func:`spatialfuse.cli.run_slide`,
+    Each slide runs exactly as ``spatialfuse run`` would (:func:`sf.workflow.run_slide`,
     single-threaded) and writes its outputs into ``out/<sample_id>/`` as soon as it finishes:
     every file under a temporary name renamed when complete, ``report.json`` last. A slide
     whose ``report.json`` exists is skipped, so re-running after an interruption does only

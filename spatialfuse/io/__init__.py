@@ -10,6 +10,7 @@ self-contained interactive HTML map.
 
 from .._validation import validate_visium as validate
 from ._export import (
+    export_all,
     export_domains_csv,
     export_h5ad,
     export_loupe_csv,
@@ -18,16 +19,18 @@ from ._export import (
 )
 from ._geojson import export_geojson
 from ._html import export_html
-from ._read import read_h5ad, read_visium
+from ._read import read, read_h5ad, read_visium
 from ._read_st import read_st
 
 __all__ = [
+    "export_all",
     "export_domains_csv",
     "export_geojson",
     "export_h5ad",
     "export_html",
     "export_loupe_csv",
     "export_spatialdata",
+    "read",
     "read_h5ad",
     "read_st",
     "read_visium",

@@ -178,3 +178,27 @@ def export_spatialdata(
         sdata.write(tmp)
     info("wrote SpatialData store %s (%d images, %d spots)", path, len(images), adata.n_obs)
     return path
+
+
+def export_all(adata: AnnData, out: str | Path) -> dict[str, str]:
+    """Write every result file of a run into the folder ``out``; return their paths by name.
+
+    ``adata.h5ad``, ``domains.csv``, ``domains_loupe.csv`` (10x Loupe Browser),
+    ``domains.geojson`` (QuPath / napari), ``map.html`` (interactive) and ``domain_map.png``.
+    Each file is written under a temporary name and renamed when complete.
+    """
+    from .. import pl
+    from ._geojson import export_geojson
+    from ._html import export_html
+
+    out = Path(out)
+    paths = {
+        "adata": export_h5ad(adata, out / "adata.h5ad"),
+        "domains": export_domains_csv(adata, out / "domains.csv"),
+        "loupe": export_loupe_csv(adata, out / "domains_loupe.csv"),
+        "geojson": export_geojson(adata, out / "domains.geojson"),
+        "html": export_html(adata, out / "map.html"),
+    }
+    paths["map"] = out / "domain_map.png"
+    pl.domains(adata, save=paths["map"], show=False)
+    return {name: str(path) for name, path in paths.items()}

@@ -23,7 +23,7 @@ from anndata import AnnData
 from PIL import Image
 
 from .. import _keys
-from .._errors import BarcodeError, ImageError, LayoutError, ScaleFactorError
+from .._errors import BarcodeError, ImageError, InputError, LayoutError, ScaleFactorError
 from .._logging import info
 from .._validation import SOURCE_IMAGE_PATH, image_file_shape, validate_visium
 
@@ -121,6 +121,35 @@ def read_visium(
         folder,
     )
     return adata
+
+
+def read(path: str | os.PathLike, *, library_id: str | None = None) -> AnnData:
+    """Read a Space Ranger output folder (:func:`read_visium`) or an ``.h5ad`` file
+    (:func:`read_h5ad`), whichever ``path`` is.
+
+    Parameters
+    ----------
+    path
+        Space Ranger ``outs`` folder, or ``.h5ad`` file in the Visium layout.
+    library_id
+        Library to read or check (see the two readers).
+
+    Raises
+    ------
+    InputError
+        ``path`` does not exist or is neither.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return read_visium(path, library_id=library_id)
+    if path.suffix == ".h5ad":
+        return read_h5ad(path, library_id=library_id)
+    if not path.exists():
+        raise InputError(f"INPUT {str(path)!r} does not exist. Check the path.")
+    raise InputError(
+        f"INPUT {str(path)!r} is neither a Space Ranger output folder nor an .h5ad file. Pass "
+        "the folder that holds filtered_feature_bc_matrix.h5 and spatial/, or an .h5ad file."
+    )
 
 
 def read_h5ad(path: str | os.PathLike, *, library_id: str | None = None) -> AnnData:

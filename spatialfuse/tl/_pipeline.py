@@ -20,7 +20,6 @@ from .._settings import resolve_seed
 from .._validation import available_images, check_n_domains, validate_visium
 from ..cluster import mean_aligned_posterior, most_agreeing
 
-PIPELINE_KEY = "spatialfuse_pipeline"
 EXPRESSION_METHODS = ("smoothed", "gene")  # fusion methods that never read the image
 DETERMINISTIC_METHODS = ("smoothed",)  # the embedding does not depend on the seed
 STEPS = ("preprocess", "spatial_graph", "extract_tiles", "encode", "fuse", "cluster_domains")
@@ -288,7 +287,7 @@ def spatial_domains(
             options.get("fuse", {}),
             cluster_options,
         )
-    adata.uns[PIPELINE_KEY] = {
+    adata.uns[_keys.PIPELINE] = {
         "params": {
             "n_domains": n_domains,
             "library_id": library_id,
