@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from spatialfuse import cli
-from spatialfuse.workflow import RunOptions
 from spatialfuse.datasets._synthetic import synthetic
+from spatialfuse.workflow import RunOptions
 
 OUTPUTS = (
     "adata.h5ad",

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from spatialfuse import cli
-from spatialfuse.workflow import LOG_FILE
 from spatialfuse.datasets._synthetic import synthetic
+from spatialfuse.workflow import LOG_FILE
 
 OPTIONS = [
     "--n-domains", "4", "--seed", "5", "--fusion", "gated", "--encoder", "handcrafted",

@@ -10,7 +10,6 @@ import pytest
 
 import spatialfuse as sf
 from spatialfuse import cli
-from spatialfuse.cohort import _run as cohort_run
 from spatialfuse._errors import ParameterError
 from spatialfuse.cohort import _run
 from spatialfuse.datasets._synthetic import synthetic
@@ -122,8 +121,8 @@ def test_rerun_skips_done_slides_and_runs_the_rest(manifest, on_dask, monkeypatc
     out, _ = on_dask
     (out / "s1" / "report.json").unlink()
     ran = []
-    real = cohort_run.run_slide
-    monkeypatch.setattr(cohort_run, "run_slide", lambda *a, **k: ran.append(a[1].name) or real(*a, **k))
+    real = _run.run_slide
+    monkeypatch.setattr(_run, "run_slide", lambda *a, **k: ran.append(a[1].name) or real(*a, **k))
     table = sf.cohort.run_many(manifest, out, n_workers=0)
     status = dict(zip(table["sample_id"], table["status"]))
     assert status == {"s0": "skipped", "s1": "done", "s2": "skipped", "bad": "failed"}
@@ -135,7 +134,7 @@ def test_rerun_skips_done_slides_and_runs_the_rest(manifest, on_dask, monkeypatc
 @pytest.mark.parametrize(("retries", "status"), [(1, "done"), (0, "failed")])
 def test_an_internal_error_is_retried(manifest, tmp_path, monkeypatch, retries, status):
     calls = []
-    real = cohort_run.run_slide
+    real = _run.run_slide
 
     def flaky(*args, **kwargs):
         calls.append(1)
@@ -143,7 +142,7 @@ def test_an_internal_error_is_retried(manifest, tmp_path, monkeypatch, retries, 
             raise RuntimeError("transient failure")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cohort_run, "run_slide", flaky)
+    monkeypatch.setattr(_run, "run_slide", flaky)
     one = pd.read_csv(manifest, dtype=str, keep_default_na=False).iloc[:1]
     one["input"] = [str(manifest.parent / one["input"].iloc[0])]
     row = sf.cohort.run_many(one, tmp_path, n_workers=0, retries=retries).iloc[0]
