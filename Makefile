@@ -24,6 +24,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check spatialfuse tests benchmarks tutorials
 	$(BIN)/ruff format --check spatialfuse tests benchmarks tutorials
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

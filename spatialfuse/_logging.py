@@ -65,7 +65,7 @@ def quiet_terminal(quiet: bool = True) -> Iterator[None]:
 
     File handlers (the log file of a run) keep the info logs.
     """
-    terminal = [
+    terminal: list[logging.Handler | logging.Logger] = [
         h
         for h in logger.handlers
         if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
@@ -73,7 +73,9 @@ def quiet_terminal(quiet: bool = True) -> Iterator[None]:
     if quiet:  # set up the library loggers now, or their import would reset their level
         for name in CHATTY_LIBRARY_LOGGERS:
             importlib.import_module(name)
-    libraries = [logging.getLogger(name) for name in CHATTY_LIBRARY_LOGGERS]
+    libraries: list[logging.Handler | logging.Logger] = [
+        logging.getLogger(name) for name in CHATTY_LIBRARY_LOGGERS
+    ]
     before = (settings.progress, [h.level for h in terminal], [lib.level for lib in libraries])
     with warnings.catch_warnings():
         if quiet:

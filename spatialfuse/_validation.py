@@ -387,3 +387,21 @@ def validate_visium(
     if present:
         check_spots_in_image(adata, library_id, present[0])
     return library_id
+
+
+IN_MEMORY = ("hires", "lowres")  # images held in uns; the full-res one stays on disk
+
+
+def resolve_image(adata: AnnData, library_id: str, image: str | None) -> str | None:
+    """In-memory image to draw: the best present for ``"auto"``, none for ``None``."""
+    if image is None:
+        return None
+    if image == "auto":
+        present = [name for name in available_images(adata, library_id) if name in IN_MEMORY]
+        return present[0] if present else None
+    if image not in IN_MEMORY:
+        raise ParameterError(
+            f"image={image!r}: only the in-memory images {IN_MEMORY} can be drawn (the "
+            "full-resolution image stays on disk). Pass image='auto', 'hires' or 'lowres'."
+        )
+    return choose_image(adata, library_id, image)

@@ -25,6 +25,7 @@ from .workflow import (
     CACHE_FOLDER,
     OPTION_NAMES,
     RunOptions,
+    RunReport,
     package_versions,
     run_adata,
     run_slide,
@@ -40,7 +41,7 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name, None) for name in OPTION_NAMES}
 
 
-def _cmd_run(args: argparse.Namespace) -> dict[str, Any]:
+def _cmd_run(args: argparse.Namespace) -> RunReport:
     options = RunOptions.from_config(args.config, **_given(args))
     return run_slide(
         args.input,
@@ -77,7 +78,7 @@ def _cmd_run_many(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if failed["bad_input"].all() else EXIT_INTERNAL
 
 
-def _cmd_demo(args: argparse.Namespace) -> dict[str, Any]:
+def _cmd_demo(args: argparse.Namespace) -> RunReport:
     from . import datasets
 
     options = RunOptions(seed=args.seed, truth=_keys.LAYER_TRUTH)

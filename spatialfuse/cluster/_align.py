@@ -21,15 +21,15 @@ def align_labels(labels: np.ndarray, reference: np.ndarray) -> dict:
     -------
     ``{label: new_label}`` for every distinct label.
     """
-    labels = pd.Series(np.asarray(labels, dtype=object))
-    reference = pd.Series(np.asarray(reference, dtype=object))
-    known = reference.notna().to_numpy()
-    table = pd.crosstab(labels[known], reference[known])
+    label_series = pd.Series(np.asarray(labels, dtype=object))
+    reference_series = pd.Series(np.asarray(reference, dtype=object))
+    known = reference_series.notna().to_numpy()
+    table = pd.crosstab(label_series[known], reference_series[known])
     rows, cols = linear_sum_assignment(table.to_numpy(), maximize=True)
     mapping = {table.index[r]: table.columns[c] for r, c in zip(rows, cols)}
     taken = {str(v) for v in mapping.values()}
     free = (str(i) for i in count() if str(i) not in taken)
-    for label in pd.unique(labels.dropna()):
+    for label in pd.unique(label_series.dropna()):
         if label not in mapping:
             mapping[label] = label if str(label) not in taken else next(free)
             taken.add(str(mapping[label]))

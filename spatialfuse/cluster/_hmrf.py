@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from numbers import Real
 
@@ -163,10 +164,12 @@ def hmrf_gmm(
     initial_labels = labels = proba.argmax(axis=1)
     components = fit_components(X, proba, covariance, reg_covar)
     estimate = beta == "auto"
-    current_beta = estimate_beta(proba, adjacency, np.log(components.weights)) if estimate else beta
+    current_beta = (
+        estimate_beta(proba, adjacency, np.log(components.weights)) if estimate else float(beta)
+    )
     likelihood_trace, beta_trace = [], []
     converged = False
-    iterations = range(1, max_iter + 1)
+    iterations: Iterable[int] = range(1, max_iter + 1)
     if show_progress:
         iterations = progress(iterations, desc="domains (HMRF EM)", total=max_iter)
     for n_iter in iterations:

@@ -130,9 +130,10 @@ def read_manifest(manifest: str | Path | pd.DataFrame) -> list[Slide]:
                 f"{where}: sample_id {sample_id!r} is not usable as a folder name. Use letters, "
                 "digits, '.', '_' and '-', starting with a letter or digit."
             )
-        config = cells.pop(CONFIG, None)
-        if config is not None:
-            config = Path(config).expanduser()
+        config_cell = cells.pop(CONFIG, None)
+        config = None
+        if config_cell is not None:
+            config = Path(config_cell).expanduser()
             config = config if config.is_absolute() else base / config
         options = {column: _convert(column, text, where) for column, text in cells.items()}
         if NO_IMAGE in options:

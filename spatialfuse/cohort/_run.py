@@ -8,7 +8,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ def _single_threaded() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _record(slide: Slide, report: dict[str, Any], status: str, worker: str) -> dict[str, Any]:
+def _record(slide: Slide, report: Mapping[str, Any], status: str, worker: str) -> dict[str, Any]:
     return {
         "sample_id": slide.sample_id,
         "status": status,
@@ -98,9 +98,9 @@ def run_slide_task(slide: Slide, out: str) -> dict[str, Any]:
         worker = get_worker().address
     except ValueError:  # not on a Dask worker: the sequential mode
         worker = f"local:{socket.gethostname()}:{os.getpid()}"
-    report = _read_report(folder)
-    if report is not None:
-        return _record(slide, report, DONE, worker)
+    done = _read_report(folder)
+    if done is not None:
+        return _record(slide, done, DONE, worker)
     try:
         with quiet_terminal(), _single_threaded():
             options = RunOptions.from_manifest_row(slide.options, slide.config)

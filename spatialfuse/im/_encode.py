@@ -179,7 +179,11 @@ def encode(
     elif name == "simclr":
         features, extra["loss"] = _simclr(source, batch_size, int(n_epochs), seed)
     else:
-        model = EfficientNetLite0Features(image_size=tile_px) if name == "efficientnet" else encoder
+        model = (
+            EfficientNetLite0Features(image_size=tile_px)
+            if name == "efficientnet" or isinstance(encoder, str)
+            else encoder
+        )
         batches = source.batches(batch_size, desc=f"encoding tiles ({name})")
         features = _embed(model, map(_to_tensor, batches))
 

@@ -59,6 +59,7 @@ def _open_tiff(path: Path) -> Any:
     import zarr
 
     try:
+        arr: Any
         try:
             arr = tifffile.memmap(path, mode="r")
         except ValueError:  # compressed or not contiguous

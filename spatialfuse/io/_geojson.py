@@ -1,7 +1,8 @@
 """GeoJSON export of the domains for QuPath and napari, in full-resolution pixels.
 
 ``kind="polygons"``: one annotation per domain, the outline of its merged spot hexagons
-(:func:`spatialfuse.pl._shapes.domain_shapes`). ``kind="points"``: one point per spot.
+(``spatialfuse._shapes.domain_shapes``, shared with ``sf.pl``). ``kind="points"``: one point
+per spot.
 Properties follow QuPath's GeoJSON import (``objectType``, ``classification`` with
 ``name`` and an ``[r, g, b]`` ``color``); napari-geojson reads the geometries.
 """
@@ -18,11 +19,11 @@ from matplotlib.colors import to_rgb
 
 from .. import _keys
 from .._atomic import atomic_path
+from .._colors import domain_colors
 from .._errors import ParameterError
 from .._logging import info
+from .._shapes import domain_shapes
 from .._validation import check_spatial
-from ..pl._palette import domain_colors
-from ..pl._shapes import domain_shapes
 
 
 def _classification(name: str, color: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from PIL import Image
 
 from .. import _keys
 from .._atomic import atomic_path
+from .._colors import domain_colors
 from .._errors import ParameterError
 from .._logging import info
 from .._validation import (
@@ -31,10 +32,8 @@ from .._validation import (
     get_library_id,
     get_scalefactors,
     image_scale,
+    resolve_image,
 )
-from ..pl._markers import MARKERS
-from ..pl._palette import domain_colors
-from ..pl._spatial import resolve_image
 
 TEMPLATE = "templates/map.html"
 MISSING_NAME, MISSING_COLOR = "unlabelled", "#d3d3d3"
@@ -116,7 +115,7 @@ def export_html(
     top_genes: int = 3,
     library_id: str | None = None,
     image: str | None = "auto",
-    markers_key: str = MARKERS,
+    markers_key: str = _keys.MARKERS,
     title: str | None = None,
 ) -> Path:
     """Write a self-contained interactive HTML map of the domains over the H&E.

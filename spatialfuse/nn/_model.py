@@ -9,6 +9,7 @@ single-modality models and lives in :func:`spatialfuse.tl.fuse`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -155,7 +156,7 @@ class FusionModel(nn.Module):
             )
         self.sparse_graph = conv != "gat"  # GCN (and MLP) take the CSR adjacency
 
-    def _graphs(self, data: FusionInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    def _graphs(self, data: FusionInputs) -> tuple[Any, Any]:
         if self.sparse_graph:
             return data.adjacency, data.image_adjacency
         return data.edge_index, data.image_edge_index
@@ -172,8 +173,10 @@ class FusionModel(nn.Module):
         h_g = self.gene_encoder(data.x_gene, graph) if self.uses_gene else None
         h_i = self.image_encoder(x_image, image_graph) if self.uses_image else None
         if self.method == "gene":
+            assert h_g is not None
             return FusionOutput(h_g, _one_hot_weights(h_g, 0)), h_g, None
         if self.method == "image":
+            assert h_i is not None
             return FusionOutput(h_i, _one_hot_weights(h_i, 1)), None, h_i
         return self.fusion(h_g, h_i, data.edge_index, data.usable), h_g, h_i
 
@@ -195,7 +198,7 @@ class FusionModel(nn.Module):
             recon_image = self.image_decoder(out.z[usable])
             reconstruction = reconstruction + _mse(recon_image, data.x_image[usable])
         terms["reconstruction"] = reconstruction
-        if out.log_var is not None:
+        if out.log_var is not None and h_g is not None and h_i is not None:
             terms["uncertainty"] = self._uncertainty(data, h_g, h_i, out.log_var)
         if out.imputation is not None and usable.any():
             terms["imputation"] = _mse(*out.imputation)
@@ -212,12 +215,13 @@ class FusionModel(nn.Module):
         corrupt, h_g_corrupt, h_i_corrupt = self.embed(data.corrupted(generator))
         terms["spatial"] = _infomax(self.discriminator, data, out.z, corrupt.z)
         if self.method in FUSION_LAYERS:
-            terms["spatial"] = terms["spatial"] + sum(
-                _infomax(discriminator, data, h, h_corrupt)
-                for discriminator, h, h_corrupt in zip(
-                    self.modality_discriminators, (h_g, h_i), (h_g_corrupt, h_i_corrupt)
-                )
-            )
+            for discriminator, h, h_corrupt in zip(
+                self.modality_discriminators, (h_g, h_i), (h_g_corrupt, h_i_corrupt)
+            ):
+                if h is not None and h_corrupt is not None:
+                    terms["spatial"] = terms["spatial"] + _infomax(
+                        discriminator, data, h, h_corrupt
+                    )
         terms["total"] = (
             weights.reconstruction * (reconstruction + terms.get("uncertainty", 0.0))
             + weights.contrastive * terms.get("contrastive", 0.0)

@@ -4,12 +4,12 @@ Every function takes ``ax=``, ``show=`` and ``save=`` (PNG, SVG or PDF by suffix
 atomically) like scanpy and returns the matplotlib axes.
 """
 
+from .._colors import domain_colors
 from ._curves import training_curves
 from ._domains import domains
 from ._embedding import embedding
 from ._markers import markers
 from ._n_domains import n_domains_scores
-from ._palette import domain_colors
 from ._weights import fusion_weights
 
 __all__ = [

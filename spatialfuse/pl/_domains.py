@@ -11,9 +11,9 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 
 from .. import _keys
+from .._colors import domain_colors
+from .._shapes import domain_shapes
 from ._figure import axes_or_new, finish
-from ._palette import domain_colors
-from ._shapes import domain_shapes
 from ._spatial import draw_spatial
 
 

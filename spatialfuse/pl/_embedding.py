@@ -10,11 +10,11 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 
 from .. import _keys
+from .._colors import domain_colors
 from .._errors import LayoutError
 from .._logging import info
 from .._settings import resolve_seed
 from ._figure import axes_or_new, finish
-from ._palette import domain_colors
 
 UMAP_SUFFIX = "_umap"  # obsm[basis + suffix]: 2-D UMAP of obsm[basis]
 NEIGHBORS_SUFFIX = "_neighbors"  # uns/obsp prefix of the kNN graph the UMAP is built on

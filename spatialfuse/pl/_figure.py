@@ -6,7 +6,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 
 from .._atomic import atomic_path
 from .._errors import ParameterError
@@ -22,7 +22,7 @@ def axes_or_new(ax: Axes | None, figsize: tuple[float, float] = (6, 6)) -> tuple
     return ax, True
 
 
-def save_figure(fig: Figure, save: str | Path) -> Path:
+def save_figure(fig: Figure | SubFigure, save: str | Path) -> Path:
     """Write ``fig`` atomically, as PNG, SVG or PDF by the suffix of ``save``."""
     path = Path(save)
     fmt = path.suffix.lower().lstrip(".")
@@ -31,11 +31,14 @@ def save_figure(fig: Figure, save: str | Path) -> Path:
             f"save={str(save)!r} has suffix {path.suffix!r}; name a .png, .svg or .pdf file."
         )
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=150, bbox_inches="tight", format=fmt)
+        root = fig if isinstance(fig, Figure) else fig.figure
+        root.savefig(tmp, dpi=150, bbox_inches="tight", format=fmt)
     return path
 
 
-def finish(fig: Figure, *, show: bool | None, save: str | Path | None, new_figure: bool) -> None:
+def finish(
+    fig: Figure | SubFigure, *, show: bool | None, save: str | Path | None, new_figure: bool
+) -> None:
     """Save then show ``fig`` like scanpy: shown by default only for a new, unsaved figure."""
     if save is not None:
         save_figure(fig, save)

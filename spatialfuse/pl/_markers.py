@@ -12,13 +12,11 @@ from .. import _keys
 from .._errors import LayoutError
 from ._figure import axes_or_new, finish
 
-MARKERS = _keys.MARKERS
-
 
 def markers(
     adata: AnnData,
     *,
-    key: str = MARKERS,
+    key: str = _keys.MARKERS,
     n_genes: int = 3,
     ax: Axes | None = None,
     show: bool | None = None,

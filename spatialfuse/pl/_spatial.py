@@ -5,26 +5,8 @@ from __future__ import annotations
 from anndata import AnnData
 from matplotlib.axes import Axes
 
-from .._errors import ParameterError
 from .._imports import import_squidpy
-from .._validation import available_images, choose_image, get_library_id, image_scale
-
-IN_MEMORY = ("hires", "lowres")
-
-
-def resolve_image(adata: AnnData, library_id: str, image: str | None) -> str | None:
-    """In-memory image to draw: the best present for ``"auto"``, none for ``None``."""
-    if image is None:
-        return None
-    if image == "auto":
-        present = [name for name in available_images(adata, library_id) if name in IN_MEMORY]
-        return present[0] if present else None
-    if image not in IN_MEMORY:
-        raise ParameterError(
-            f"image={image!r}: only the in-memory images {IN_MEMORY} can be drawn (the "
-            "full-resolution image stays on disk). Pass image='auto', 'hires' or 'lowres'."
-        )
-    return choose_image(adata, library_id, image)
+from .._validation import get_library_id, image_scale, resolve_image
 
 
 def draw_spatial(

@@ -239,7 +239,12 @@ def cluster_domains(
     seed = resolve_seed(seed)
 
     seeds = [seed] if n_runs == 1 else [seed * n_runs + r for r in range(n_runs)]
-    options = {"covariance": covariance, "beta": beta, "n_init": n_init, "init": init}
+    options: dict[str, Any] = {
+        "covariance": covariance,
+        "beta": beta,
+        "n_init": n_init,
+        "init": init,
+    }
     record: dict[str, Any] = {}
     if n_domains is None:
         n_domains, scores, consensus = select_n_domains(X, graph, (low, high), seeds, **options)

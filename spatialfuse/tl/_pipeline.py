@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +26,10 @@ STEPS = ("preprocess", "spatial_graph", "extract_tiles", "encode", "fuse", "clus
 
 def _peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    try:
+        import resource  # Unix only
+    except ImportError:  # pragma: no cover - Windows: no peak-memory record
+        return float("nan")
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -80,7 +83,12 @@ class _StepRunner:
         if done and not self.recompute:
             source = "adata"
             info("%s: reusing the result already in adata", name)
-        elif key is not None and not self.recompute and (delta := self.cache.load(key)):
+        elif (
+            key is not None
+            and self.cache is not None
+            and not self.recompute
+            and (delta := self.cache.load(key))
+        ):
             source = "cache"
             apply_delta(self.adata, delta)
             info("%s: reused cached result %s", name, key)
@@ -88,7 +96,7 @@ class _StepRunner:
             source = "computed"
             snapshot = Snapshot.of(self.adata) if key is not None else None
             func(self.adata, **kwargs)
-            if snapshot is not None:
+            if snapshot is not None and key is not None and self.cache is not None:
                 self.cache.save(key, snapshot.delta(self.adata))
                 info("%s: checkpointed result %s", name, key)
         self.steps[name] = {
@@ -231,8 +239,12 @@ def spatial_domains(
         gr.spatial_graph,
         {"n_rings": n_rings, **options.get("spatial_graph", {})},
     )
-    expression_only = fusion in EXPRESSION_METHODS
-    has_image = use_image and not expression_only and bool(available_images(adata, library_id))
+    # "smoothed" reads the image only when step_options give it an image_weight
+    reads_image = fusion not in EXPRESSION_METHODS or (
+        fusion == "smoothed" and options.get("fuse", {}).get("image_weight", 0) > 0
+    )
+    expression_only = not reads_image
+    has_image = use_image and reads_image and bool(available_images(adata, library_id))
     fuse_depends = ["preprocess", "spatial_graph"]
     if has_image:
         runner.run(
@@ -252,12 +264,21 @@ def spatial_domains(
     else:
         if not use_image:
             info("no image used (use_image=False): running expression-only")
+        elif expression_only and fusion == "smoothed":
+            info(
+                "no image used (the default fusion 'smoothed' reads it only with an image_weight,"
+                " which lowered ARI on most labelled slides with an image; see "
+                "benchmarks/results/image_weight.md): running expression-only"
+            )
         elif expression_only:
             info("no image used (fusion=%r reads no image): running expression-only", fusion)
         else:
             info("no image used: the slide has no H&E image; running expression-only")
     fused_given = _keys.FUSED in adata.obsm and not recompute
-    method = fusion if has_image or expression_only else "gene"
+    method = fusion if has_image or expression_only or fusion == "smoothed" else "gene"
+    fuse_options = dict(options.get("fuse", {}))
+    if method == "smoothed" and not has_image:
+        fuse_options.pop("image_weight", None)  # nothing to weigh
     cluster_options = {"key_added": key_added, **options.get("cluster_domains", {})}
     if method in DETERMINISTIC_METHODS or fused_given:
         # one embedding; the n_runs clustering runs are combined by cluster_domains
@@ -265,7 +286,7 @@ def spatial_domains(
             "fuse",
             fused_given,
             fuse,
-            {"method": method, "seed": seed, **options.get("fuse", {})},
+            {"method": method, "seed": seed, **fuse_options},
             depends=fuse_depends,
         )
         runner.run(

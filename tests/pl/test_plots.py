@@ -11,8 +11,8 @@ from matplotlib.colors import to_hex
 from scipy.spatial import cKDTree
 
 import spatialfuse as sf
+from spatialfuse._colors import PALETTE
 from spatialfuse._errors import LayoutError, ParameterError
-from spatialfuse.pl._palette import PALETTE
 
 LOWRES = "tissue_lowres_scalef"
 

@@ -156,3 +156,30 @@ def test_missing_inputs_raise_input_errors_naming_the_fix(complementary, drop, h
         fuse(adata)
     with pytest.raises(sf.InputError, match="method"):
         fuse(complementary, method="nope")
+
+
+def test_smoothed_image_weight_puts_image_components_beside_genes(complementary):
+    adata = complementary.copy()
+    adata.obs["tile_usable"] = np.arange(adata.n_obs) % 10 != 0
+    fuse(adata, method="smoothed", n_pcs=10, image_weight=0.3)
+    z = adata.obsm["X_fused"]
+    assert z.shape[1] == 10 + adata.obsm["X_histology"].shape[1]
+    image = adata.obs["fusion_weight_image"].to_numpy()
+    np.testing.assert_allclose(image, np.where(adata.obs["tile_usable"], 0.3, 0.0))
+    np.testing.assert_allclose(adata.obs["fusion_weight_gene"], 1.0 - image)
+    fuse(adata, method="smoothed", n_pcs=10)  # image_weight=0: the expression core alone
+    assert adata.obsm["X_fused"].shape[1] == 10
+    assert (adata.obs["fusion_weight_image"] == 0).all()
+
+
+@pytest.mark.parametrize("weight", [1.0, -0.1, "0.2"])
+def test_smoothed_image_weight_out_of_range(complementary, weight):
+    with pytest.raises(sf._errors.ParameterError, match="image_weight"):
+        fuse(complementary.copy(), method="smoothed", image_weight=weight)
+
+
+def test_smoothed_image_weight_needs_image_features(complementary):
+    adata = complementary.copy()
+    del adata.obsm["X_histology"]
+    with pytest.raises(sf.InputError, match="sf.im.encode"):
+        fuse(adata, method="smoothed", image_weight=0.2)

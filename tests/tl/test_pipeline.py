@@ -186,3 +186,32 @@ def test_smoothed_default_clusters_one_embedding_several_times(slide):
 def test_bad_number_of_runs_is_refused(slide, n_runs):
     with pytest.raises(ParameterError, match="n_runs"):
         sf.tl.spatial_domains(slide.copy(), N_DOMAINS, n_runs=n_runs)
+
+
+def test_smoothed_with_an_image_weight_reads_the_image(log_lines):
+    """With ``image_weight``, "smoothed" runs the image steps and the image moves the domains:
+    on a slide whose domains combine 2 expression classes with textures, ARI goes up."""
+    base = synthetic(
+        n_spots=500, n_domains=6, n_genes=100, scenario="complementary", image="hires", seed=2
+    )
+    scores = {}
+    for weight in (0.0, 0.2):
+        adata = base.copy()
+        options = {"encode": {"encoder": "handcrafted"}, "fuse": {"image_weight": weight}}
+        sf.tl.spatial_domains(adata, 6, n_top_genes=100, step_options=options, n_runs=2, seed=0)
+        steps = adata.uns["spatialfuse_pipeline"]["steps"]
+        assert bool(set(IMAGE_STEPS) & set(steps)) == (weight > 0)
+        image = adata.obs["fusion_weight_image"].to_numpy()
+        assert image.max() == pytest.approx(weight)
+        assert adata.uns["X_fused"]["params"]["image_weight"] == weight
+        scores[weight] = sf.metrics.ari(adata.obs["domain_truth"], adata.obs["spatialfuse_domain"])
+    assert scores[0.2] > scores[0.0] + 0.1, scores
+    assert any("only with an image_weight" in line for line in log_lines)
+
+
+def test_smoothed_image_weight_without_image_runs_expression_only(slide):
+    adata = slide.copy()
+    del adata.uns["spatial"][next(iter(adata.uns["spatial"]))]["images"]["lowres"]
+    steps = run(adata, fusion="smoothed", step_options={"fuse": {"image_weight": 0.2}})
+    assert not set(IMAGE_STEPS) & set(steps)
+    assert adata.uns["X_fused"]["params"]["image_weight"] == 0.0

@@ -13,7 +13,7 @@ from anndata import AnnData
 from matplotlib.colors import to_hex
 from scanpy.plotting.palettes import default_20, default_28, default_102
 
-from .._errors import LayoutError
+from ._errors import LayoutError
 
 # scanpy's palettes, most distinct colours first; domain "k" always takes colour k
 PALETTE = list(dict.fromkeys(c.lower() for c in (*default_20, *default_28, *default_102)))

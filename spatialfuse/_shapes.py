@@ -13,9 +13,9 @@ import numpy as np
 from anndata import AnnData
 from scipy.spatial import cKDTree
 
-from .._errors import LayoutError
-from .._validation import check_spatial
-from ._palette import categories
+from ._colors import categories
+from ._errors import LayoutError
+from ._validation import check_spatial
 
 BORDER_MARGIN = 1.02  # clip hexagons a little larger than the tiling ones: no gaps on jitter
 
