@@ -228,11 +228,22 @@ def check_image_array(img: Any, name: str) -> np.ndarray:
 
 
 def check_counts(adata: AnnData) -> None:
-    """Check ``adata.X`` is a non-empty matrix of finite, non-negative values."""
+    """Check the raw counts are a non-empty matrix of finite, non-negative whole numbers.
+
+    The counts are ``layers['counts']`` once :func:`sf.pp.preprocess` has kept them there
+    (``X`` then holds log-normalised values), else ``X``.
+    """
     check_not_empty(adata)
     if adata.n_vars == 0:
         raise CountsError("the AnnData has no genes. Check the feature-barcode matrix file.")
-    X = adata.X
+    if adata.var_names.duplicated().any():
+        dup = adata.var_names[adata.var_names.duplicated()].unique()[:3].tolist()
+        raise CountsError(
+            f"{int(adata.var_names.duplicated().sum())} gene names are duplicated (e.g. {dup}). "
+            "Make them unique with adata.var_names_make_unique(), or use gene ids as var_names."
+        )
+    in_layer = _keys.COUNTS_LAYER in adata.layers
+    X = adata.layers[_keys.COUNTS_LAYER] if in_layer else adata.X
     data = X.data if sp.issparse(X) else np.asarray(X)
     if not np.issubdtype(data.dtype, np.number):
         raise CountsError(f"adata.X has dtype {data.dtype}; expected numeric counts.")
@@ -246,6 +257,16 @@ def check_counts(adata: AnnData) -> None:
             "adata.X holds negative values: it looks scaled or centred. spatialfuse expects raw "
             "counts (or non-negative normalised values); pass the raw matrix, e.g. "
             "adata.raw.to_adata()."
+        )
+    fractional = np.abs(data - np.round(data)) > NON_INTEGER_TOLERANCE
+    if fractional.any():
+        example = float(np.ravel(data)[np.argmax(np.ravel(fractional))])
+        where = f"adata.layers[{_keys.COUNTS_LAYER!r}]" if in_layer else "adata.X"
+        raise CountsError(
+            f"{where} holds non-integer values (e.g. {example:.4g}): it looks log-normalised or "
+            "scaled, and spatialfuse normalises the raw counts itself. Pass the raw UMI counts "
+            "in X, or name the layer that holds them (layer='counts'; spatialfuse run --layer "
+            "counts)."
         )
     totals = np.asarray(X.sum(axis=1)).ravel()
     if not (totals > 0).any():
@@ -320,6 +341,36 @@ def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
+NON_INTEGER_TOLERANCE = 1e-3  # counts stored as float32 are whole numbers to this
+MIN_SPOTS_TISSUE_CHECK = 20  # fewer spots say little about the scale factors
+MAX_SPOTS_OFF_TISSUE = 0.75  # wrong scale factors put (nearly) all of them off; pale tissue some
+
+
+def check_spots_on_tissue(adata: AnnData, library_id: str, image: str) -> None:
+    """Check most spots lie on stained tissue of an in-memory image, not on glass or a masked
+    background: the tissue signal averaged over each spot's disc against the tissue threshold
+    of the tile QC (``sf.im``). Scale factors of another image (or slide) fail here."""
+    from scipy import ndimage
+
+    from .im._quality import saturation_threshold, tissue_signal
+
+    rgb = check_image_array(adata.uns[_keys.SPATIAL][library_id]["images"][image], image)
+    scale = image_scale(adata, library_id, image)
+    xy = np.round(check_spatial(adata) * scale).astype(int)
+    h, w = rgb.shape[:2]
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+    spot_px = get_scalefactors(adata, library_id)["spot_diameter_fullres"] * scale
+    signal = ndimage.uniform_filter(tissue_signal(rgb), size=max(1, round(spot_px)))
+    off_tissue = signal[xy[inside, 1], xy[inside, 0]] < saturation_threshold(rgb)
+    if inside.sum() >= MIN_SPOTS_TISSUE_CHECK and off_tissue.mean() > MAX_SPOTS_OFF_TISSUE:
+        raise ScaleFactorError(
+            f"{off_tissue.mean():.0%} of the spots sit off the tissue of the {image} image once "
+            f"scaled by {image_scale(adata, library_id, image):.4g}: the scale factors (or the "
+            "image) are not this slide's. Check scalefactors_json.json, and that "
+            f"tissue_{image}_scalef belongs to this {image} image."
+        )
+
+
 AUTO_N_DOMAINS_RANGE = (3, 12)  # the numbers of domains tried when none is given
 
 
@@ -386,6 +437,9 @@ def validate_visium(
         choose_image(adata, library_id)  # raises the missing-image error
     if present:
         check_spots_in_image(adata, library_id, present[0])
+        in_memory = [name for name in present if name in IN_MEMORY]
+        if in_memory:
+            check_spots_on_tissue(adata, library_id, in_memory[-1])
     return library_id
 
 
@@ -405,3 +459,13 @@ def resolve_image(adata: AnnData, library_id: str, image: str | None) -> str | N
             "full-resolution image stays on disk). Pass image='auto', 'hires' or 'lowres'."
         )
     return choose_image(adata, library_id, image)
+
+
+def counts_from_layer(adata: AnnData, layer: str) -> None:
+    """Copy the raw counts of ``adata.layers[layer]`` into ``X`` (where every step reads them)."""
+    if layer not in adata.layers:
+        raise LayoutError(
+            f"layer={layer!r} is not in adata.layers (found {sorted(adata.layers)}). Name the "
+            "layer that holds the raw counts, or leave the layer out to use X."
+        )
+    adata.X = adata.layers[layer].copy()

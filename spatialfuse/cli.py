@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="random seed (default 0)")
     run.add_argument("--truth", help="obs column with ground truth: ARI, NMI ... in report.json")
     run.add_argument("--library-id", help="slide to analyse when the input holds several")
+    run.add_argument("--layer", help="layer of an .h5ad that holds the raw counts (default: X)")
     run.add_argument(
         "--encoder", choices=ENCODERS, help=f"image encoder (default {DEFAULTS.encoder})"
     )

@@ -17,6 +17,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import scanpy as sc
 from PIL import Image
 
 import spatialfuse as sf
@@ -375,3 +376,59 @@ def test_empty_spots_and_genes_are_dropped_with_a_log_line(base_slide):
     assert not kept.obs_names.isin(adata.obs_names[[0, 5]]).any()
     assert f"dropped 2 of {adata.n_obs} spots with zero counts" in lines
     assert f"dropped 1 of {adata.n_vars} genes with zero counts" in lines
+
+
+# --- the input mistakes users make most (exit 2, message naming the fix, nothing written) ---
+
+
+def _log_normalised(adata):
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    return adata
+
+
+def _duplicated_genes(adata):
+    adata.var_names = ["GENE"] * 2 + list(adata.var_names[2:])
+    return adata
+
+
+@pytest.mark.parametrize(
+    ("change", "argv", "fragments"),
+    [
+        (_log_normalised, [], ["non-integer", "raw", "--layer"]),
+        (_duplicated_genes, [], ["gene names are duplicated", "var_names_make_unique"]),
+        (lambda a: a, ["--library-id", "other"], ["library_id 'other'", "synthetic"]),
+        (lambda a: a, ["--layer", "raw"], ["layer='raw'", "adata.layers"]),
+        (lambda a: a[:5].copy(), ["--n-domains", "3"], ["5 spots are too few for 3 domains"]),
+    ],
+    ids=["log_normalised_counts", "duplicated_genes", "unknown_library", "unknown_layer", "few"],
+)
+def test_common_input_mistake_is_refused(change, argv, fragments, base_slide, tmp_path, capsys):
+    path = tmp_path / "slide.h5ad"
+    change(base_slide.copy()).write_h5ad(path)
+    out = tmp_path / "out"
+    assert_refused(run_cli(path, out, *FAST, *argv), capsys, out, *fragments)
+    assert not out.exists()
+
+
+def test_counts_in_a_layer_are_used_with_layer(base_slide, tmp_path, capsys):
+    """The fix the log-normalised error names works: raw counts in a layer, ``--layer``."""
+    adata = base_slide.copy()
+    adata.layers["counts"] = adata.X.copy()
+    _log_normalised(adata).write_h5ad(tmp_path / "slide.h5ad")
+    out = tmp_path / "out"
+    code = run_cli(tmp_path / "slide.h5ad", out, *FAST, "--layer", "counts", "--n-domains", "3")
+    assert code == cli.EXIT_OK, capsys.readouterr().err
+    assert (out / "report.json").exists()
+
+
+def test_scale_factors_putting_spots_on_glass_are_refused(heart, tmp_path, capsys):
+    path = heart / "spatial/scalefactors_json.json"
+    scalefactors = json.loads(path.read_text())
+    scalefactors["tissue_lowres_scalef"] *= 0.2  # spots squeezed into the glass corner
+    scalefactors["tissue_hires_scalef"] *= 0.2
+    path.write_text(json.dumps(scalefactors))
+    out = tmp_path / "out"
+    fragments = ["off the tissue", "scalefactors_json.json"]
+    assert_refused(run_cli(heart, out, *FAST), capsys, out, *fragments)
+    assert not out.exists()

@@ -64,7 +64,8 @@ def test_manifest_columns_are_the_run_options():
 def test_every_option_is_a_config_key(tmp_path):
     config = tmp_path / "all.toml"
     config.write_text(
-        "n_domains = 3\nlibrary_id = 'synthetic'\nuse_image = false\nencoder = 'handcrafted'\n"
+        "n_domains = 3\nlibrary_id = 'synthetic'\nlayer = 'counts'\nuse_image = false\n"
+        "encoder = 'handcrafted'\n"
         "fusion = 'smoothed'\nn_top_genes = 40\nn_comps = 8\nn_rings = 1\nn_runs = 2\n"
         "seed = 1\ntruth = 'domain_truth'\nepochs = 3\n[step_options.cluster_domains]\n"
         "n_init = 2\n"
@@ -91,6 +92,7 @@ def test_documented_manifest_columns_run(tmp_path):
     documented = set(re.findall(r"`([a-z_]+)`", paragraph)) - {"true", "false", "auto", "run"}
     assert documented == {"sample_id", "config", *FLAG_OPTIONS, "no_image"} - {"use_image"}
     slide = synthetic(n_spots=80, n_domains=3, n_genes=40, seed=1)
+    slide.layers["counts"] = slide.X.copy()
     slide.write_h5ad(tmp_path / "s.h5ad")
     (tmp_path / "c.toml").write_text("[step_options.cluster_domains]\nn_init = 1\n")
     values = {
@@ -108,6 +110,7 @@ def test_documented_manifest_columns_run(tmp_path):
         "n_rings": "1",
         "n_runs": "1",
         "library_id": "synthetic",
+        "layer": "counts",
         "no_image": "true",
     }
     assert set(values) - {"input"} == documented

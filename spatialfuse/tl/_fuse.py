@@ -191,8 +191,10 @@ def _smoothed(
 
 
 def _image_components(adata: AnnData, image_key: str) -> tuple[np.ndarray, np.ndarray]:
-    """Leading principal components (at most ``SMOOTHED_IMAGE_PCS``) of the standardised
-    image features of the usable tiles, unit mean squared row norm; zeros elsewhere."""
+    """Leading principal components (at most ``SMOOTHED_IMAGE_PCS``) of the image features,
+    standardised by the usable tiles' mean and sd; the directions come from every finite
+    tile (on the synthetic complementary slide, usable tiles alone gave ARI 0.55 against
+    0.88); unusable tiles then get zeros. Unit mean squared row norm over the usable ones."""
     features = np.asarray(adata.obsm[image_key], dtype=np.float64)
     usable = np.isfinite(features).all(axis=1)
     if _keys.TILE_USABLE in adata.obs:
@@ -201,14 +203,16 @@ def _image_components(adata: AnnData, image_key: str) -> tuple[np.ndarray, np.nd
     if usable.sum() < 3:
         info("fewer than 3 usable tiles: the image gets no weight")
         return out, np.zeros(adata.n_obs, dtype=bool)
-    x = features[usable]
-    x = (x - x.mean(axis=0)) / np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
+    finite = np.isfinite(features).all(axis=1)
+    sd = features[usable].std(axis=0)
+    x = (features[finite] - features[usable].mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    x -= x.mean(axis=0)
     n_comps = min(SMOOTHED_IMAGE_PCS, x.shape[0] - 1, x.shape[1])
     u, s, _ = np.linalg.svd(x, full_matrices=False)
-    comps = u[:, :n_comps] * s[:n_comps]
-    comps /= np.sqrt((comps**2).sum(axis=1).mean())
     out = np.zeros((adata.n_obs, n_comps))
-    out[usable] = comps
+    out[finite] = u[:, :n_comps] * s[:n_comps]
+    out[~usable] = 0.0
+    out /= np.sqrt((out[usable] ** 2).sum(axis=1).mean())
     return out, np.asarray(usable, dtype=bool)
 
 
@@ -358,6 +362,8 @@ def fuse(
             float(weights.max(initial=0.0)),
         )
         return adata if copy else None
+    for name, value in (("epochs", epochs), ("patience", patience), ("n_latent", n_latent)):
+        check_positive_int(value, name)
     data = _inputs(adata, gene_key, image_key if has_image else None, graph_key)
     method_used = method
     if not data.usable.any() and method != "gene":

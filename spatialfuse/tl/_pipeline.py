@@ -16,7 +16,12 @@ from .._cache import Snapshot, StepCache, apply_delta, data_fingerprint
 from .._errors import CountsError, ParameterError
 from .._logging import info
 from .._settings import resolve_seed
-from .._validation import available_images, check_n_domains, validate_visium
+from .._validation import (
+    available_images,
+    check_n_domains,
+    counts_from_layer,
+    validate_visium,
+)
 from ..cluster import mean_aligned_posterior, most_agreeing
 
 EXPRESSION_METHODS = ("smoothed", "gene")  # fusion methods that never read the image
@@ -114,6 +119,7 @@ def spatial_domains(
     n_domains: int | None = None,
     *,
     library_id: str | None = None,
+    layer: str | None = None,
     use_image: bool = True,
     encoder: str = "handcrafted",
     fusion: str = "smoothed",
@@ -138,12 +144,15 @@ def spatial_domains(
     Parameters
     ----------
     adata
-        Slide in the scanpy/squidpy Visium layout with raw counts in ``X``.
+        Slide in the scanpy/squidpy Visium layout with raw counts in ``X`` (or ``layer``).
     n_domains
         Number of domains; when ``None``, the most stable number in 3..12 (the ``n_runs``
         clustering runs agree best there; see :func:`sf.tl.cluster_domains`).
     library_id
         Slide to analyse; the only one when ``None``.
+    layer
+        ``adata.layers`` key of the raw counts when ``X`` holds something else (for example
+        log-normalised values); they are copied into ``X`` first, as the pipeline expects.
     use_image
         Use the H&E image when one is present.
     encoder
@@ -207,6 +216,11 @@ def spatial_domains(
     from ._domains import cluster_domains
     from ._fuse import fuse
 
+    returns_copy = copy
+    if layer is not None:
+        adata = adata.copy() if copy else adata
+        copy = False  # copied already
+        counts_from_layer(adata, layer)
     library_id = validate_visium(adata, library_id=library_id)
     check_n_domains(adata.n_obs, n_domains)
     check_no_empty_spots(adata)
@@ -312,6 +326,7 @@ def spatial_domains(
         "params": {
             "n_domains": n_domains,
             "library_id": library_id,
+            "layer": layer,
             "use_image": has_image,
             "encoder": encoder if has_image else None,
             "fusion": method,
@@ -326,7 +341,7 @@ def spatial_domains(
         "steps": runner.steps,
     }
     info("added %r, the spatial domains (adata.obs, categorical)", key_added)
-    return adata if copy else None
+    return adata if returns_copy else None
 
 
 def _trained_runs(

@@ -37,6 +37,7 @@ class RunOptions:
 
     n_domains: int | None = _option(None, "int", "number of domains; None/'auto' = most stable")
     library_id: str | None = _option(None, "text", "slide to analyse when the input holds several")
+    layer: str | None = _option(None, "text", "adata.layers key of the raw counts (X by default)")
     use_image: bool = _option(True, "flag", "use the H&E image when the slide has one")
     encoder: str = _option("handcrafted", "text", "image encoder")
     fusion: str = _option("smoothed", "text", "fusion method")
@@ -64,7 +65,7 @@ class RunOptions:
                 raise ParameterError(
                     f"{name}={getattr(self, name)!r}; choose one of {list(allowed)}."
                 )
-        for name in ("library_id", "truth"):
+        for name in ("library_id", "layer", "truth"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise ParameterError(f"{name}={value!r}; give a name (text).")

@@ -108,7 +108,7 @@ def run_adata(
     without counts are dropped first (:func:`sf.pp.drop_empty`).
     """
     from .. import io, metrics, pp, tl
-    from .._validation import check_n_domains
+    from .._validation import check_n_domains, counts_from_layer
 
     options = options or RunOptions()
     out = Path(out)
@@ -118,6 +118,8 @@ def run_adata(
             f"--truth {truth!r} is not a column of the input's obs (columns: "
             f"{list(adata.obs.columns)}). Name the ground-truth column, or drop --truth."
         )
+    if options.layer is not None:
+        counts_from_layer(adata, options.layer)
     adata = pp.drop_empty(adata)
     io.validate(adata, library_id=options.library_id)
     check_n_domains(adata.n_obs, options.n_domains)

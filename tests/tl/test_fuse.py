@@ -183,3 +183,9 @@ def test_smoothed_image_weight_needs_image_features(complementary):
     del adata.obsm["X_histology"]
     with pytest.raises(sf.InputError, match="sf.im.encode"):
         fuse(adata, method="smoothed", image_weight=0.2)
+
+
+@pytest.mark.parametrize(("name", "value"), [("epochs", 0), ("patience", -1), ("n_latent", 2.5)])
+def test_bad_training_parameter_is_a_parameter_error(complementary, name, value):
+    with pytest.raises(sf._errors.ParameterError, match=f"{name}="):
+        fuse(complementary.copy(), method="gated", **{name: value})
