@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,22 +60,30 @@ def hash_arrays(*arrays: Any) -> str:
     return digest.hexdigest()
 
 
-def data_fingerprint(adata: AnnData, library_id: str) -> str:
-    """Hash of what every step reads from the raw slide: counts, barcodes, genes, positions,
-    images and scale factors of ``library_id``."""
-    library = adata.uns[_keys.SPATIAL][library_id]
-    images = library.get("images") or {}
-    return hash_parameters(
-        {
-            "counts": hash_arrays(adata.X),
-            "barcodes": hash_arrays(adata.obs_names.to_numpy(dtype=str)),
-            "genes": hash_arrays(adata.var_names.to_numpy(dtype=str)),
-            "spatial": hash_arrays(adata.obsm[_keys.SPATIAL]),
+def data_fingerprint(adata: AnnData, library_id: str | Sequence[str]) -> str:
+    """Hash of what every step reads from the raw slide(s): counts, barcodes, genes,
+    positions, and the images and scale factors of ``library_id`` (each of several)."""
+    libraries = [library_id] if isinstance(library_id, str) else list(library_id)
+    per_library = {}
+    for lib in libraries:
+        library = adata.uns[_keys.SPATIAL][lib]
+        images = library.get("images") or {}
+        per_library[lib] = {
             "images": {name: hash_arrays(img) for name, img in sorted(images.items())},
             "scalefactors": library.get("scalefactors"),
             "metadata": library.get("metadata"),
         }
-    )
+    fingerprint: dict[str, Any] = {
+        "counts": hash_arrays(adata.X),
+        "barcodes": hash_arrays(adata.obs_names.to_numpy(dtype=str)),
+        "genes": hash_arrays(adata.var_names.to_numpy(dtype=str)),
+        "spatial": hash_arrays(adata.obsm[_keys.SPATIAL]),
+    }
+    if isinstance(library_id, str):  # one slide: the keys of the single-slide cache
+        fingerprint.update(per_library[library_id])
+    else:
+        fingerprint["libraries"] = per_library
+    return hash_parameters(fingerprint)
 
 
 def hash_parameters(params: Any) -> str:

@@ -28,6 +28,7 @@ from ._tiles import (
 )
 
 ENCODERS = ("efficientnet", "simclr", "handcrafted")
+DEFAULT_N_COMPS = 50  # image features kept (PCA) by encode and by the joint encoding
 # tile sides chosen by benchmarks/bench_histology.py (see benchmarks/results/histology.md)
 ENCODER_TILE_PX = {"efficientnet": 64, "simclr": 32, "handcrafted": 32, "module": 64}
 DEFAULT_N_EPOCHS = 5  # 3.2 +- 0.7 min for 3.8k tiles on the busy shared 2-core benchmark machine
@@ -105,7 +106,7 @@ def encode(
     stain_normalization: str | None = None,
     batch_size: int = 64,
     n_epochs: int = DEFAULT_N_EPOCHS,
-    n_comps: int | None = 50,
+    n_comps: int | None = DEFAULT_N_COMPS,
     seed: int | None = None,
     key_added: str = _keys.HISTOLOGY,
     copy: bool = False,

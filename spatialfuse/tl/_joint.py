@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
+import os
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -17,19 +17,25 @@ from .. import _keys
 from .._errors import InputError, ParameterError
 from .._logging import info
 from .._settings import resolve_seed
-from .._validation import available_images, check_n_domains, validate_visium
+from .._validation import (
+    available_images,
+    check_n_domains,
+    check_positive_int,
+    validate_visium,
+)
 from ._pipeline import (
+    DEFAULT_ENCODER,
+    DEFAULT_FUSION,
+    DEFAULT_N_RUNS,
     EXPRESSION_METHODS,
     STEPS,
     _StepRunner,
     check_no_empty_spots,
-    spatial_domains,
 )
 
 Correction = Literal["harmony", "center", "none"]
 CORRECTIONS = ("harmony", "center", "none")
 JOINT_STEPS = (*(s for s in STEPS if s != "extract_tiles"), "integrate")
-_PIPELINE = inspect.signature(spatial_domains).parameters
 TILE_COLUMNS = (_keys.TILE_TISSUE_FRACTION, _keys.TILE_SHARPNESS, _keys.TILE_USABLE)
 
 
@@ -195,8 +201,9 @@ def _encode_slides(
     the common reference), reduced jointly (to the width :func:`sf.im.encode` reduces one
     slide to) so every slide's features share their axes."""
     from .. import im
+    from ..im._encode import DEFAULT_N_COMPS
 
-    n_comps = options.pop("n_comps", inspect.signature(im.encode).parameters["n_comps"].default)
+    n_comps = options.pop("n_comps", DEFAULT_N_COMPS)
     slides = adata.obs[library_key].astype(str).to_numpy()
     blocks, quality = [], []
     for lib in pd.unique(slides):
@@ -221,19 +228,21 @@ def _encode_slides(
 
 def joint_domains(
     data: AnnData | Sequence[AnnData],
-    n_domains: int | None = 7,
+    n_domains: int | None = None,
     *,
     library_key: str = _keys.LIBRARY_KEY,
     batch_correction: Correction = "harmony",
     use_image: bool = True,
-    encoder: str = _PIPELINE["encoder"].default,
-    fusion: str = _PIPELINE["fusion"].default,
+    encoder: str = DEFAULT_ENCODER,
+    fusion: str = DEFAULT_FUSION,
     stain_normalization: str | None = "reinhard",
+    n_runs: int = DEFAULT_N_RUNS,
     seed: int | None = None,
     key_added: str = _keys.DOMAIN,
     recompute: bool = False,
     copy: bool = False,
     step_options: dict[str, dict[str, Any]] | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> AnnData | None:
     """Spatial domains of several slides at once, with the same label for the same domain.
 
@@ -252,7 +261,8 @@ def joint_domains(
         genes), or one AnnData holding several slides with ``obs[library_key]`` naming each
         spot's library in ``uns['spatial']``.
     n_domains
-        Number of domains; chosen automatically when ``None``.
+        Number of domains; when ``None``, the most stable number in 3..12 (as
+        :func:`sf.tl.spatial_domains`).
     library_key
         ``obs`` column of the slide of each spot (squidpy's ``library_key``).
     batch_correction
@@ -263,6 +273,8 @@ def joint_domains(
     stain_normalization
         Stain normaliser of each slide's tiles (``"reinhard"``, ``"macenko"`` or ``None``),
         fitted on that slide and mapping it to the same reference colours.
+    n_runs
+        Clustering runs combined into the domains (:func:`sf.tl.cluster_domains`).
     seed
         Random seed of every stochastic step (``sf.settings.seed`` when ``None``).
     key_added
@@ -274,6 +286,9 @@ def joint_domains(
     step_options
         Extra keyword arguments per step: ``preprocess``, ``spatial_graph``, ``encode``,
         ``fuse``, ``integrate``, ``cluster_domains``.
+    cache_dir
+        Step cache folder, as in :func:`sf.tl.spatial_domains`: a step whose inputs and
+        parameters were seen before (on all of these slides) is loaded, not recomputed.
 
     Returns
     -------
@@ -304,8 +319,9 @@ def joint_domains(
         copy = True
     check_n_domains(adata.n_obs, n_domains)
     check_no_empty_spots(adata)
+    check_positive_int(n_runs, "n_runs")
     seed = resolve_seed(seed)
-    runner = _StepRunner(adata, slides[0], None, recompute=recompute)
+    runner = _StepRunner(adata, slides, cache_dir, recompute=recompute)
 
     runner.run(
         "preprocess",
@@ -345,6 +361,7 @@ def joint_domains(
         _keys.FUSED in adata.obsm,
         fuse,
         {"method": method, "seed": seed, **options.get("fuse", {})},
+        depends=["preprocess", "spatial_graph", *(["encode"] if has_image else [])],
     )
     runner.run(
         "integrate",
@@ -356,6 +373,7 @@ def joint_domains(
             "seed": seed,
             **options.get("integrate", {}),
         },
+        depends=["fuse"],
     )
     runner.run(
         "cluster_domains",
@@ -365,9 +383,11 @@ def joint_domains(
             "n_domains": n_domains,
             "use_rep": _keys.JOINT,
             "seed": seed,
+            "n_runs": n_runs,
             "key_added": key_added,
             **options.get("cluster_domains", {}),
         },
+        depends=["integrate", "spatial_graph"],
     )
     adata.uns[_keys.JOINT_RECORD] = {
         "params": {
@@ -378,6 +398,7 @@ def joint_domains(
             "encoder": encoder if has_image else None,
             "fusion": method,
             "stain_normalization": stain_normalization if has_image else None,
+            "n_runs": n_runs,
             "seed": seed,
             "key_added": key_added,
             "step_options": options,

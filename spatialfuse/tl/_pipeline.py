@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,10 @@ from ..cluster import mean_aligned_posterior, most_agreeing
 
 EXPRESSION_METHODS = ("smoothed", "gene")  # fusion methods that never read the image
 DETERMINISTIC_METHODS = ("smoothed",)  # the embedding does not depend on the seed
+# defaults shared by spatial_domains and joint_domains (declared once)
+DEFAULT_ENCODER = "handcrafted"
+DEFAULT_FUSION = "smoothed"
+DEFAULT_N_RUNS = 4
 STEPS = ("preprocess", "spatial_graph", "extract_tiles", "encode", "fuse", "cluster_domains")
 
 
@@ -57,7 +61,7 @@ class _StepRunner:
     def __init__(
         self,
         adata: AnnData,
-        library_id: str,
+        library_id: str | Sequence[str],
         cache_dir: str | os.PathLike | None,
         *,
         recompute: bool,
@@ -121,12 +125,12 @@ def spatial_domains(
     library_id: str | None = None,
     layer: str | None = None,
     use_image: bool = True,
-    encoder: str = "handcrafted",
-    fusion: str = "smoothed",
+    encoder: str = DEFAULT_ENCODER,
+    fusion: str = DEFAULT_FUSION,
     n_top_genes: int = 3000,
     n_comps: int = 30,
     n_rings: int = 1,
-    n_runs: int = 4,
+    n_runs: int = DEFAULT_N_RUNS,
     seed: int | None = None,
     key_added: str = _keys.DOMAIN,
     recompute: bool = False,

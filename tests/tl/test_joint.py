@@ -163,3 +163,30 @@ def test_slide_consistency_counts_spots_matching_the_other_slides_majority():
     assert result["consistency"] == pytest.approx(4 / 7)
     assert result["labels_agreeing"] == pytest.approx(0.5) and result["n_labels"] == 2
     assert result["pairs"] == {"a|b": pytest.approx(4 / 7)}
+
+
+def test_joint_runs_reuse_the_step_cache(sections, tmp_path):
+    """As for one slide: the same joint run again loads every cached step; a changed
+    clustering option recomputes only the clustering."""
+    kwargs = {"batch_correction": "center", "seed": 0, "cache_dir": tmp_path, "n_runs": 2}
+    first = sf.tl.joint_domains(sections, N_DOMAINS, step_options=FAST, **kwargs)
+    again = sf.tl.joint_domains(sections, N_DOMAINS, step_options=FAST, **kwargs)
+    other = {**FAST, "cluster_domains": {"n_init": 2}}
+    changed = sf.tl.joint_domains(sections, N_DOMAINS, step_options=other, **kwargs)
+    sources = {
+        name: [run.uns["spatialfuse_joint"]["steps"][name]["source"] for run in (first, again)]
+        for name in ("preprocess", "spatial_graph", "fuse", "integrate", "cluster_domains")
+    }
+    assert all(pair == ["computed", "cache"] for pair in sources.values()), sources
+    np.testing.assert_array_equal(first.obs[sf._keys.DOMAIN], again.obs[sf._keys.DOMAIN])
+    steps = changed.uns["spatialfuse_joint"]["steps"]
+    assert steps["fuse"]["source"] == "cache" and steps["cluster_domains"]["source"] == "computed"
+    assert first.uns[sf._keys.DOMAIN]["runs"]["seeds"] == [0, 1]
+
+
+def test_another_slide_set_does_not_hit_the_cache(sections, base, tmp_path):
+    kwargs = {"batch_correction": "center", "seed": 0, "cache_dir": tmp_path, "n_runs": 1}
+    sf.tl.joint_domains(sections, N_DOMAINS, step_options=FAST, **kwargs)
+    others = [sections[0], section(base, "B", 1.0, 7)]  # same names, other counts
+    run = sf.tl.joint_domains(others, N_DOMAINS, step_options=FAST, **kwargs)
+    assert run.uns["spatialfuse_joint"]["steps"]["preprocess"]["source"] == "computed"
