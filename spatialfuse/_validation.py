@@ -371,6 +371,23 @@ def check_spots_on_tissue(adata: AnnData, library_id: str, image: str) -> None:
         )
 
 
+AUTO_RUNS_BUDGET = 16_000  # n_runs="auto": about this many spot-fits, within the bounds below
+AUTO_RUNS_BOUNDS = (4, 16)
+
+
+def resolve_n_runs(n_runs: int | str, n_obs: int, *, trained: bool = False) -> int:
+    """The number of clustering runs: ``n_runs``, or for ``"auto"`` a fixed budget of
+    ``AUTO_RUNS_BUDGET`` spot-fits spread over runs (4 on a 4,000-spot Visium slide, 16 on a
+    300-spot legacy-ST slide, where runs are cheap and single runs vary most). With a
+    ``trained`` fusion every run trains a model too: ``"auto"`` is then the minimum, 4."""
+    if isinstance(n_runs, str):
+        if n_runs != "auto":
+            raise ParameterError(f"n_runs={n_runs!r}; give a positive whole number or 'auto'.")
+        low, high = AUTO_RUNS_BOUNDS
+        return int(np.clip(AUTO_RUNS_BUDGET // max(n_obs, 1), low, low if trained else high))
+    return check_positive_int(n_runs, "n_runs")
+
+
 AUTO_N_DOMAINS_RANGE = (3, 12)  # the numbers of domains tried when none is given
 
 

@@ -126,7 +126,7 @@ def _add_output(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _n_domains_arg(text: str) -> int | str:
+def _int_or_auto(text: str) -> int | str:
     if text == AUTO:
         return AUTO
     try:
@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="TOML or YAML file of options (keys: the long options)")
     run.add_argument(
         "--n-domains",
-        type=_n_domains_arg,
+        type=_int_or_auto,
         help="number of domains, or 'auto' to choose the most stable one "
         f"(default {DEFAULTS.n_domains or AUTO})",
     )
@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--n-runs",
-        type=int,
+        type=_int_or_auto,
         help="clustering runs (and fusion runs of a trained fusion), domains from their "
         f"averaged posteriors (default {DEFAULTS.n_runs})",
     )

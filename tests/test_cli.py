@@ -177,7 +177,18 @@ def test_auto_number_of_domains_is_left_to_the_pipeline():
 def test_number_of_runs_defaults_to_the_api_and_is_checked():
     from spatialfuse._errors import ParameterError
 
-    assert _options()["n_runs"] == 4
+    assert _options()["n_runs"] == "auto"
     assert _options("--n-runs", "2")["n_runs"] == 2
+    assert _options("--n-runs", "auto")["n_runs"] == "auto"
     with pytest.raises(ParameterError, match="n_runs"):
         _options("--n-runs", "0")
+    with pytest.raises(SystemExit):
+        _options("--n-runs", "many")
+
+
+@pytest.mark.parametrize(("n_obs", "runs"), [(300, 16), (1000, 16), (2000, 8), (3639, 4), (1e5, 4)])
+def test_auto_number_of_runs_spreads_a_budget_over_the_spots(n_obs, runs):
+    from spatialfuse._validation import resolve_n_runs
+
+    assert resolve_n_runs("auto", int(n_obs)) == runs
+    assert resolve_n_runs(3, int(n_obs)) == 3

@@ -49,7 +49,7 @@ class Slide:
 def _convert(column: str, text: str, where: str) -> Any:
     """A manifest cell as the value the ``run`` option takes."""
     kind = COLUMN_KINDS[column]
-    if column == "n_domains" and text.lower() == AUTO:
+    if column in ("n_domains", "n_runs") and text.lower() == AUTO:
         return AUTO
     if kind == "int":
         try:

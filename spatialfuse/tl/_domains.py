@@ -15,7 +15,11 @@ from .. import _keys
 from .._errors import InputError, ParameterError
 from .._logging import info
 from .._settings import resolve_seed
-from .._validation import AUTO_N_DOMAINS_RANGE, check_n_domains, check_positive_int
+from .._validation import (
+    AUTO_N_DOMAINS_RANGE,
+    check_n_domains,
+    resolve_n_runs,
+)
 from ..cluster import (
     COVARIANCE_TYPES,
     INITS,
@@ -140,7 +144,7 @@ def cluster_domains(
     reference_key: str | None = None,
     n_init: int = 5,
     init: str = "gmm",
-    n_runs: int = 4,
+    n_runs: int | str = "auto",
     seed: int | None = None,
     key_added: str = _keys.DOMAIN,
     copy: bool = False,
@@ -183,6 +187,8 @@ def cluster_domains(
         HMRF fits with seeds ``seed * n_runs`` onwards (``seed`` alone when ``1``); the
         domains are the argmax of their posteriors averaged after matching their domains
         (:func:`sf.cluster.consensus_hmrf`). Choosing ``K`` automatically needs at least 2.
+        ``"auto"``: 16,000 spot-fits spread over the runs, between 4 (a 4,000-spot slide)
+        and 16 (small slides, where single runs vary most and runs are cheap).
     seed
         Random seed (``sf.settings.seed`` when ``None``); the result is deterministic for it.
     key_added
@@ -212,7 +218,7 @@ def cluster_domains(
         raise ParameterError(f"beta={beta!r}; pass a number >= 0 (0 = no smoothing) or 'auto'.")
     if init not in INITS:
         raise ParameterError(f"init={init!r}; choose one of {INITS}.")
-    check_positive_int(n_runs, "n_runs")
+    n_runs = resolve_n_runs(n_runs, adata.n_obs)
     if n_domains is None and n_runs < 2:
         raise ParameterError(
             "n_domains=None chooses K by the agreement of several runs: pass n_runs >= 2, or "

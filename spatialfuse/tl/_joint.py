@@ -20,7 +20,7 @@ from .._settings import resolve_seed
 from .._validation import (
     available_images,
     check_n_domains,
-    check_positive_int,
+    resolve_n_runs,
     validate_visium,
 )
 from ._pipeline import (
@@ -236,7 +236,7 @@ def joint_domains(
     encoder: str = DEFAULT_ENCODER,
     fusion: str = DEFAULT_FUSION,
     stain_normalization: str | None = "reinhard",
-    n_runs: int = DEFAULT_N_RUNS,
+    n_runs: int | str = DEFAULT_N_RUNS,
     seed: int | None = None,
     key_added: str = _keys.DOMAIN,
     recompute: bool = False,
@@ -319,7 +319,7 @@ def joint_domains(
         copy = True
     check_n_domains(adata.n_obs, n_domains)
     check_no_empty_spots(adata)
-    check_positive_int(n_runs, "n_runs")
+    n_runs = resolve_n_runs(n_runs, adata.n_obs)  # one fusion model; the runs cluster it
     seed = resolve_seed(seed)
     runner = _StepRunner(adata, slides, cache_dir, recompute=recompute)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ParameterError
-from .._validation import check_positive_int
+from .._validation import check_positive_int, resolve_n_runs
 from ..im._encode import ENCODERS
 from ..tl._fuse import ALL_METHODS
 from ..tl._pipeline import STEPS
@@ -44,7 +44,7 @@ class RunOptions:
     n_top_genes: int = _option(3000, "int", "highly variable genes")
     n_comps: int = _option(30, "int", "principal components")
     n_rings: int = _option(1, "int", "rings of grid neighbours in the spatial graph")
-    n_runs: int = _option(4, "int", "clustering runs combined into the domains")
+    n_runs: int | str = _option("auto", "int", "clustering runs combined; 'auto' by spot count")
     seed: int = _option(0, "int", "random seed")
     truth: str | None = _option(None, "text", "obs column with ground truth (scores in the report)")
     epochs: int | None = _option(None, "int", "fusion training epochs (sf.tl.fuse's by default)")
@@ -53,8 +53,9 @@ class RunOptions:
     def __post_init__(self) -> None:
         if self.n_domains is not None and check_positive_int(self.n_domains, "n_domains") < 2:
             raise ParameterError(f"n_domains={self.n_domains!r}; ask for at least 2 domains.")
-        for name in ("n_top_genes", "n_comps", "n_rings", "n_runs"):
+        for name in ("n_top_genes", "n_comps", "n_rings"):
             check_positive_int(getattr(self, name), name)
+        resolve_n_runs(self.n_runs, 1)
         check_positive_int(self.seed, "seed", minimum=0)
         if self.epochs is not None:
             check_positive_int(self.epochs, "epochs")
@@ -96,6 +97,8 @@ class RunOptions:
             values["use_image"] = not flag
         if isinstance(values.get("n_domains"), str) and values["n_domains"].lower() == AUTO:
             values["n_domains"] = None
+        if isinstance(values.get("n_runs"), str):
+            values["n_runs"] = values["n_runs"].lower()
         unknown = sorted(set(values) - set(OPTION_NAMES))
         if unknown:
             raise ParameterError(

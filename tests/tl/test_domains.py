@@ -66,7 +66,7 @@ def test_copy_leaves_the_input_untouched(slide):
 
 
 def test_automatic_number_of_domains_keeps_the_scores(slide):
-    cluster_domains(slide, n_domains_range=(2, 5), n_init=1, seed=0)
+    cluster_domains(slide, n_domains_range=(2, 5), n_init=1, n_runs=4, seed=0)
     record = slide.uns["spatialfuse_domain"]
     scores = record["n_domains_scores"]
     assert scores["criterion"] == "stability"

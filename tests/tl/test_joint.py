@@ -41,7 +41,7 @@ def sections(base) -> list[ad.AnnData]:
 @pytest.fixture(scope="module")
 def joint(sections) -> ad.AnnData:
     return sf.tl.joint_domains(
-        sections, N_DOMAINS, batch_correction="center", seed=0, step_options=FAST
+        sections, N_DOMAINS, batch_correction="center", seed=0, step_options=FAST, n_runs=4
     )
 
 
