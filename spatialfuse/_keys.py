@@ -33,4 +33,6 @@ TILE_USABLE = "tile_usable"  # obs: bool, the tile is usable for the image branc
 FUSION_WEIGHT_IMAGE = "fusion_weight_image"  # obs
 FUSION_WEIGHT_GENE = "fusion_weight_gene"  # obs
 MARKERS = "spatialfuse_markers"  # uns: rank_genes_groups result of sf.tl.domain_markers
+UMAP_SUFFIX = "_umap"  # obsm[basis + suffix]: 2-D UMAP of obsm[basis] (sf.tl.umap)
+NEIGHBORS_SUFFIX = "_neighbors"  # uns/obsp prefix of the kNN graph that UMAP is built on
 COLORS_SUFFIX = "_colors"  # uns[f"{key}_colors"]: colours of a categorical obs column (scanpy)

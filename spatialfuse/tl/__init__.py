@@ -5,6 +5,7 @@ from ._domains import align_domains, cluster_domains, domain_markers
 from ._fuse import fuse
 from ._joint import concat_slides, integrate_slides, joint_domains
 from ._pipeline import spatial_domains
+from ._umap import umap
 
 __all__ = [
     "align_domains",
@@ -15,4 +16,5 @@ __all__ = [
     "integrate_slides",
     "joint_domains",
     "spatial_domains",
+    "umap",
 ]

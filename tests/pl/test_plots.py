@@ -110,8 +110,9 @@ def test_training_curves_one_line_per_term(annotated):
     assert ax.get_yscale() == "log"
 
 
-def test_embedding_computes_the_umap_of_the_fused_embedding_once(annotated, monkeypatch):
-    """scanpy's UMAP (stubbed: numba compilation alone takes ~30 s) runs on obsm['X_fused']."""
+def test_tl_umap_computes_what_pl_embedding_draws(annotated, monkeypatch):
+    """sf.tl.umap runs scanpy's UMAP (stubbed: numba compilation alone takes ~30 s) on
+    obsm['X_fused']; sf.pl.embedding only draws it, and refuses without it."""
     calls = []
 
     def neighbors(adata, *, use_rep, key_added, **kwargs):
@@ -124,6 +125,10 @@ def test_embedding_computes_the_umap_of_the_fused_embedding_once(annotated, monk
     monkeypatch.setattr(sc.pp, "neighbors", neighbors)
     monkeypatch.setattr(sc.tl, "umap", umap)
     sf.settings.seed = 7
+    with pytest.raises(sf._errors.LayoutError, match="sf.tl.umap"):
+        sf.pl.embedding(annotated, show=False)
+    assert calls == []  # plots never compute
+    sf.tl.umap(annotated)
     ax = sf.pl.embedding(annotated, show=False)
     assert calls == [
         ("neighbors", "X_fused", "X_fused_neighbors"),
@@ -133,7 +138,7 @@ def test_embedding_computes_the_umap_of_the_fused_embedding_once(annotated, monk
     expected = annotated.obsm["X_fused"][:, :2] * 10
     assert np.allclose(np.sort(points, axis=0), np.sort(expected, axis=0))
     sf.pl.embedding(annotated, show=False)
-    assert len(calls) == 2  # the stored UMAP is reused
+    assert len(calls) == 2  # drawing again computes nothing
 
 
 def test_embedding_of_a_2d_basis_is_drawn_as_is(annotated):

@@ -1,0 +1,59 @@
+"""A 2-D UMAP of an embedding, for :func:`sf.pl.embedding` to draw."""
+
+from __future__ import annotations
+
+import scanpy as sc
+from anndata import AnnData
+
+from .. import _keys
+from .._errors import LayoutError
+from .._logging import info
+from .._settings import resolve_seed
+
+UMAP_SUFFIX, NEIGHBORS_SUFFIX = _keys.UMAP_SUFFIX, _keys.NEIGHBORS_SUFFIX
+
+
+def umap(
+    adata: AnnData,
+    *,
+    basis: str = _keys.FUSED,
+    n_neighbors: int = 15,
+    seed: int | None = None,
+    copy: bool = False,
+) -> AnnData | None:
+    """Compute the UMAP of ``obsm[basis]`` (:func:`scanpy.tl.umap` on its kNN graph).
+
+    Parameters
+    ----------
+    adata
+        Reads ``obsm[basis]``.
+    basis
+        ``obsm`` key of the embedding (the fused one by default).
+    n_neighbors
+        Neighbours of the kNN graph behind the UMAP.
+    seed
+        UMAP seed; ``sf.settings.seed`` when ``None``.
+    copy
+        Return a modified copy instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None`` or the copy. Writes ``obsm[basis + '_umap']``, ``uns[basis + '_neighbors']`` and
+    ``obsp[basis + '_neighbors_distances' / '_connectivities']``.
+    """
+    if basis not in adata.obsm:
+        raise LayoutError(
+            f"adata.obsm[{basis!r}] is missing (obsm has {list(adata.obsm)}). Run sf.tl.fuse(adata)"
+            " first, or pass basis= naming an existing embedding, e.g. basis='X_pca'."
+        )
+    adata = adata.copy() if copy else adata
+    neighbors_key = basis + NEIGHBORS_SUFFIX
+    sc.pp.neighbors(adata, n_neighbors=n_neighbors, use_rep=basis, key_added=neighbors_key)
+    sc.tl.umap(
+        adata,
+        neighbors_key=neighbors_key,
+        random_state=resolve_seed(seed),
+        key_added=basis + UMAP_SUFFIX,
+    )
+    info("added %r (UMAP of %r, adata.obsm)", basis + UMAP_SUFFIX, basis)
+    return adata if copy else None
