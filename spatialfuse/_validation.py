@@ -486,3 +486,12 @@ def counts_from_layer(adata: AnnData, layer: str) -> None:
             "layer that holds the raw counts, or leave the layer out to use X."
         )
     adata.X = adata.layers[layer].copy()
+
+
+def check_embedding(adata: AnnData, basis: str) -> None:
+    """Check ``obsm[basis]`` exists (an embedding to draw or to build a UMAP on)."""
+    if basis not in adata.obsm:
+        raise LayoutError(
+            f"adata.obsm[{basis!r}] is missing (obsm has {list(adata.obsm)}). Run sf.tl.fuse(adata)"
+            " first, or pass basis= naming an existing embedding, e.g. basis='X_pca'."
+        )

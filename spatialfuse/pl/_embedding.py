@@ -12,16 +12,13 @@ from matplotlib.axes import Axes
 from .. import _keys
 from .._colors import domain_colors
 from .._errors import LayoutError
+from .._validation import check_embedding
 from ._figure import axes_or_new, finish
 
 
 def plotted_basis(adata: AnnData, basis: str) -> str:
     """The 2-D ``obsm`` key that draws ``basis``: itself when 2-D, else its UMAP."""
-    if basis not in adata.obsm:
-        raise LayoutError(
-            f"adata.obsm[{basis!r}] is missing (obsm has {list(adata.obsm)}). Run sf.tl.fuse(adata)"
-            " first, or pass basis= naming an existing embedding, e.g. basis='X_pca'."
-        )
+    check_embedding(adata, basis)
     if np.shape(adata.obsm[basis])[1] == 2:
         return basis
     umap_key = basis + _keys.UMAP_SUFFIX

@@ -6,9 +6,9 @@ import scanpy as sc
 from anndata import AnnData
 
 from .. import _keys
-from .._errors import LayoutError
 from .._logging import info
 from .._settings import resolve_seed
+from .._validation import check_embedding
 
 UMAP_SUFFIX, NEIGHBORS_SUFFIX = _keys.UMAP_SUFFIX, _keys.NEIGHBORS_SUFFIX
 
@@ -41,11 +41,7 @@ def umap(
     ``None`` or the copy. Writes ``obsm[basis + '_umap']``, ``uns[basis + '_neighbors']`` and
     ``obsp[basis + '_neighbors_distances' / '_connectivities']``.
     """
-    if basis not in adata.obsm:
-        raise LayoutError(
-            f"adata.obsm[{basis!r}] is missing (obsm has {list(adata.obsm)}). Run sf.tl.fuse(adata)"
-            " first, or pass basis= naming an existing embedding, e.g. basis='X_pca'."
-        )
+    check_embedding(adata, basis)
     adata = adata.copy() if copy else adata
     neighbors_key = basis + NEIGHBORS_SUFFIX
     sc.pp.neighbors(adata, n_neighbors=n_neighbors, use_rep=basis, key_added=neighbors_key)
