@@ -17,6 +17,11 @@ import pandas as pd
 from .._atomic import atomic_path
 from .._errors import InputError, ParameterError
 from .._logging import info, quiet_terminal, warning
+from .._params import (
+    NON_NEGATIVE_INT,
+    Predicate,
+    validate_params,
+)
 from .._settings import settings
 from ..workflow import REPORT_FILE, RunOptions, run_slide
 from ._manifest import Slide, read_manifest
@@ -136,6 +141,20 @@ def _check_options(slides: list[Slide], config: str | Path | None) -> None:
             raise ParameterError(f"slide {slide.sample_id!r}: {err}") from None
 
 
+@validate_params(
+    {
+        "manifest": [str, Path, pd.DataFrame],
+        "out": [str, Path],
+        "scheduler": [
+            str,
+            None,
+            Predicate(lambda value: hasattr(value, "submit"), "a distributed.Client"),
+        ],
+        "n_workers": [NON_NEGATIVE_INT],
+        "retries": [NON_NEGATIVE_INT],
+        "config": [str, Path, None],
+    }
+)
 def run_many(
     manifest: str | Path | pd.DataFrame,
     out: str | Path,
@@ -187,10 +206,6 @@ def run_many(
     InputError
         The manifest or an option in it is unusable (nothing is run).
     """
-    if int(n_workers) != n_workers or n_workers < 0:
-        raise ParameterError(f"n_workers={n_workers!r}; give 0 (no Dask) or more workers.")
-    if int(retries) != retries or retries < 0:
-        raise ParameterError(f"retries={retries!r}; give 0 or a positive whole number.")
     slides = read_manifest(manifest)
     slides = [
         Slide(s.sample_id, s.input, s.options, s.config or (Path(config) if config else None))

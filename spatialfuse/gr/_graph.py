@@ -11,6 +11,12 @@ from scipy.spatial import cKDTree
 from .. import _keys
 from .._imports import import_squidpy
 from .._logging import info
+from .._params import (
+    FLAG,
+    POSITIVE_INT,
+    Options,
+    validate_params,
+)
 from .._validation import check_spatial
 
 
@@ -36,6 +42,16 @@ def _spot_pitch(coords: np.ndarray, array_rc: np.ndarray | None) -> float:
     return float(np.median(distances[valid, 1] / steps[valid]))
 
 
+@validate_params(
+    {
+        "adata": [AnnData],
+        "n_rings": [POSITIVE_INT],
+        "coord_type": [Options(("grid", "generic")), None],
+        "n_neighs": [POSITIVE_INT, None],
+        "library_key": [str, None],
+        "copy": FLAG,
+    }
+)
 def spatial_graph(
     adata: AnnData,
     *,

@@ -13,14 +13,24 @@ from sklearn.preprocessing import StandardScaler
 
 from .. import _keys, _logging
 from .._errors import ParameterError
+from .._params import (
+    FLAG,
+    KEY,
+    POSITIVE_INT,
+    POSITIVE_REAL,
+    SEED,
+    Options,
+    Predicate,
+    validate_params,
+)
 from .._settings import seed_everything
 from ..nn._cnn import EfficientNetLite0Features, SmallCNN
 from ..nn._contrastive import fit_simclr
 from ._handcrafted import handcrafted_features
 from ._tiles import (
     DEFAULT_SIZE_UM,
+    TILE_PX,
     TileSource,
-    _check_geometry,
     _source_from_params,
     extract_tiles,
     quality_is_current,
@@ -95,6 +105,29 @@ def _simclr(
     return _embed(model, torch.split(tiles, batch_size)), losses
 
 
+@validate_params(
+    {
+        "adata": [AnnData],
+        "encoder": [
+            Options(ENCODERS),
+            Predicate(
+                lambda value: isinstance(value, torch.nn.Module),
+                "a torch.nn.Module mapping (B, 3, H, W) tiles to (B, D) features",
+            ),
+        ],
+        "library_id": [str, None],
+        "image": [str],
+        "size_um": [POSITIVE_REAL],
+        "tile_px": [TILE_PX, None],
+        "stain_normalization": [Options(("reinhard", "macenko")), None],
+        "batch_size": [POSITIVE_INT],
+        "n_epochs": [POSITIVE_INT],
+        "n_comps": [POSITIVE_INT, None],
+        "seed": SEED,
+        "key_added": KEY,
+        "copy": FLAG,
+    }
+)
 def encode(
     adata: AnnData,
     *,
@@ -149,18 +182,8 @@ def encode(
     ``uns[key_added]['params']``, and the tile quality of :func:`extract_tiles` when missing.
     """
     is_module = isinstance(encoder, torch.nn.Module)
-    if not is_module and encoder not in ENCODERS:
-        raise ParameterError(
-            f"encoder={encoder!r} is not known; use one of {ENCODERS} or a torch.nn.Module "
-            "mapping (B, 3, H, W) tiles to (B, D) features."
-        )
     name = "module" if is_module else str(encoder)
     tile_px = ENCODER_TILE_PX[name] if tile_px is None else tile_px
-    _check_geometry(size_um, tile_px, batch_size)
-    if n_comps is not None and (int(n_comps) != n_comps or n_comps < 1):
-        raise ParameterError(f"n_comps={n_comps!r}; use a positive integer or None.")
-    if name == "simclr" and (int(n_epochs) != n_epochs or n_epochs < 1):
-        raise ParameterError(f"n_epochs={n_epochs!r}; use a positive integer.")
     adata = adata.copy() if copy else adata
     seed = seed_everything(seed)
     tiles_kw: dict[str, Any] = {

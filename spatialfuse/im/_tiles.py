@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,18 @@ from anndata import AnnData
 from scipy import ndimage
 
 from .. import _keys, _logging
-from .._errors import ParameterError
+from .._params import (
+    FLAG,
+    FRACTION,
+    KEY,
+    NON_NEGATIVE_REAL,
+    POSITIVE_INT,
+    POSITIVE_REAL,
+    Interval,
+    Options,
+    check_param,
+    validate_params,
+)
 from .._validation import (
     available_images,
     check_spatial,
@@ -105,13 +117,13 @@ class TileSource:
             yield self.tiles(np.arange(start, min(start + batch_size, len(self))))
 
 
-def _check_geometry(size_um: float, tile_px: int, batch_size: int) -> None:
-    if not size_um > 0:
-        raise ParameterError(f"size_um={size_um!r}; the tile side must be a positive length in um.")
-    if int(tile_px) != tile_px or tile_px < 8:
-        raise ParameterError(f"tile_px={tile_px!r}; use an integer of at least 8 (e.g. 64).")
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ParameterError(f"batch_size={batch_size!r}; use a positive integer.")
+TILE_PX = Interval(Integral, 8, None, closed="left")
+
+
+def _check_geometry(size_um: float, tile_px: int, batch_size: int, caller: str) -> None:
+    check_param("size_um", size_um, [POSITIVE_REAL], caller)
+    check_param("tile_px", tile_px, [TILE_PX], caller)
+    check_param("batch_size", batch_size, [POSITIVE_INT], caller)
 
 
 def tile_params(
@@ -125,7 +137,7 @@ def tile_params(
     tissue_threshold: float | None,
 ) -> dict[str, Any]:
     """Validate the slide and resolve the tile parameters (library and image names)."""
-    _check_geometry(size_um, tile_px, 1)
+    _check_geometry(size_um, tile_px, 1, "sf.im.encode")
     library_id = validate_visium(
         adata, library_id=library_id, require_counts=False, require_image=True
     )
@@ -204,7 +216,7 @@ def iter_tile_batches(
 
     Parameters as in :func:`extract_tiles`; concatenate the batches for all tiles in memory.
     """
-    _check_geometry(size_um, tile_px, batch_size)
+    _check_geometry(size_um, tile_px, batch_size, "sf.im.iter_tiles")
     source = tile_source(
         adata,
         library_id=library_id,
@@ -216,6 +228,22 @@ def iter_tile_batches(
     yield from source.batches(batch_size)
 
 
+@validate_params(
+    {
+        "adata": [AnnData],
+        "library_id": [str, None],
+        "image": [str],
+        "size_um": [POSITIVE_REAL],
+        "tile_px": [TILE_PX],
+        "stain_normalization": [Options(("reinhard", "macenko")), None],
+        "tissue_threshold": [FRACTION, None],
+        "min_tissue_fraction": [FRACTION],
+        "min_relative_sharpness": [NON_NEGATIVE_REAL],
+        "batch_size": [POSITIVE_INT],
+        "key_added": KEY,
+        "copy": FLAG,
+    }
+)
 def extract_tiles(
     adata: AnnData,
     *,
@@ -280,7 +308,6 @@ def extract_tiles(
     ImageError
         The slide has no image: run the expression-only pipeline instead.
     """
-    _check_geometry(size_um, tile_px, batch_size)
     adata = adata.copy() if copy else adata
     params = tile_params(
         adata,

@@ -8,10 +8,30 @@ from anndata import AnnData
 
 from .. import _keys
 from .._logging import info
+from .._params import (
+    FLAG,
+    KEY,
+    POSITIVE_INT,
+    POSITIVE_REAL,
+    SEED,
+    validate_params,
+)
 from .._settings import resolve_seed
 from .._validation import check_counts
 
 
+@validate_params(
+    {
+        "adata": [AnnData],
+        "n_top_genes": [POSITIVE_INT, None],
+        "n_comps": [POSITIVE_INT],
+        "target_sum": [POSITIVE_REAL],
+        "scale": FLAG,
+        "key_added": KEY,
+        "seed": SEED,
+        "copy": FLAG,
+    }
+)
 def preprocess(
     adata: AnnData,
     *,

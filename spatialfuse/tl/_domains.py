@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,18 @@ from anndata import AnnData
 from .. import _keys
 from .._errors import InputError, ParameterError
 from .._logging import info
+from .._params import (
+    FLAG,
+    KEY,
+    N_DOMAINS,
+    N_RUNS,
+    NON_NEGATIVE_REAL,
+    POSITIVE_INT,
+    SEED,
+    Options,
+    Predicate,
+    validate_params,
+)
 from .._settings import resolve_seed
 from .._validation import (
     AUTO_N_DOMAINS_RANGE,
@@ -23,7 +34,6 @@ from .._validation import (
 from ..cluster import (
     COVARIANCE_TYPES,
     INITS,
-    MCLUST_NAMES,
     align_labels,
     consensus_hmrf,
     select_n_domains,
@@ -132,6 +142,34 @@ def align_domains(
     return adata if copy else None
 
 
+@validate_params(
+    {
+        "adata": [AnnData],
+        "n_domains": N_DOMAINS,
+        "use_rep": KEY,
+        "graph_key": KEY,
+        "covariance": [Options(COVARIANCE_TYPES)],
+        "beta": [NON_NEGATIVE_REAL, Options(("auto",))],
+        "n_domains_range": [
+            Predicate(
+                lambda r: (
+                    isinstance(r, (tuple, list))
+                    and len(r) == 2
+                    and all(POSITIVE_INT(v) for v in r)
+                    and r[0] <= r[1]
+                ),
+                "(low, high): two whole numbers, low <= high",
+            )
+        ],
+        "reference_key": [str, None],
+        "n_init": [POSITIVE_INT],
+        "init": [Options(INITS)],
+        "n_runs": N_RUNS,
+        "seed": SEED,
+        "key_added": KEY,
+        "copy": FLAG,
+    }
+)
 def cluster_domains(
     adata: AnnData,
     n_domains: int | None = None,
@@ -207,17 +245,6 @@ def cluster_domains(
     when ``K`` was chosen automatically, ``n_domains_scores``
     (``{'criterion': 'stability', 'n_domains': [...], 'stability': [...]}``).
     """
-    if not isinstance(adata, AnnData):
-        raise InputError(f"expected an AnnData, got {type(adata).__name__}.")
-    if covariance not in COVARIANCE_TYPES:
-        raise ParameterError(
-            f"covariance={covariance!r}; choose one of {COVARIANCE_TYPES} "
-            f"(mclust {[MCLUST_NAMES[c] for c in COVARIANCE_TYPES]})."
-        )
-    if not (beta == "auto" or (isinstance(beta, Real) and beta >= 0)):
-        raise ParameterError(f"beta={beta!r}; pass a number >= 0 (0 = no smoothing) or 'auto'.")
-    if init not in INITS:
-        raise ParameterError(f"init={init!r}; choose one of {INITS}.")
     n_runs = resolve_n_runs(n_runs, adata.n_obs)
     if n_domains is None and n_runs < 2:
         raise ParameterError(
@@ -228,10 +255,6 @@ def cluster_domains(
     low, high = n_domains_range
     if n_domains is None:
         check_n_domains(adata.n_obs, low)
-        if high < low:
-            raise ParameterError(
-                f"n_domains_range={n_domains_range!r}; pass (low, high), low <= high."
-            )
         high = min(high, adata.n_obs // 2)
     X = _representation(adata, use_rep)
     graph = _graph(adata, graph_key)

@@ -13,10 +13,20 @@ from sklearn.mixture import GaussianMixture
 from torch_geometric.utils import from_scipy_sparse_matrix
 
 from .. import _keys
-from .._errors import InputError, ParameterError
+from .._errors import InputError
 from .._logging import info
+from .._params import (
+    NON_NEGATIVE_INT,
+    NON_NEGATIVE_REAL,
+    POSITIVE_INT,
+    POSITIVE_REAL,
+    SEED,
+    Interval,
+    Options,
+    validate_params,
+)
 from .._settings import resolve_seed
-from .._validation import check_positive_int, check_spatial
+from .._validation import check_spatial
 from ..cluster import neighbourhood_mean
 from ..nn._model import METHODS, FusionInputs, FusionModel, LossWeights
 from ..nn._training import embed, spatial_batches, train
@@ -216,6 +226,33 @@ def _image_components(adata: AnnData, image_key: str) -> tuple[np.ndarray, np.nd
     return out, np.asarray(usable, dtype=bool)
 
 
+@validate_params(
+    {
+        "adata": [AnnData],
+        "method": [Options(ALL_METHODS)],
+        "gene_key": [str],
+        "image_key": [str],
+        "graph_key": [str],
+        "n_latent": [POSITIVE_INT],
+        "hidden_dim": [POSITIVE_INT],
+        "conv": [Options(("gcn", "gat", "mlp"))],
+        "epochs": [POSITIVE_INT],
+        "lr": [POSITIVE_REAL],
+        "patience": [POSITIVE_INT],
+        "batch_size": [POSITIVE_INT, None],
+        "reconstruction_weight": [NON_NEGATIVE_REAL],
+        "contrastive_weight": [NON_NEGATIVE_REAL],
+        "spatial_weight": [NON_NEGATIVE_REAL],
+        "temperature": [POSITIVE_REAL],
+        "late_components": [POSITIVE_INT],
+        "n_hops": [NON_NEGATIVE_INT],
+        "n_pcs": [POSITIVE_INT, None],
+        "image_weight": [Interval(Real, 0, 1, closed="left")],
+        "seed": SEED,
+        "key_added": [str],
+        "copy": [bool],
+    }
+)
 def fuse(
     adata: AnnData,
     *,
@@ -307,8 +344,6 @@ def fuse(
     ``"late"``; otherwise 0.5/0.5, or 1/0 without a usable tile or for ``"smoothed"``) and
     ``uns[key_added] = {'params': {...}, 'history': {'loss': [...], <term>: [...]}}``.
     """
-    if method not in ALL_METHODS:
-        raise ParameterError(f"method={method!r}; choose one of {ALL_METHODS}.")
     if gene_key not in adata.obsm:
         raise InputError(
             f"adata.obsm[{gene_key!r}] (the gene representation) is missing. Run "
@@ -328,11 +363,6 @@ def fuse(
     adata = adata.copy() if copy else adata
     seed = resolve_seed(seed)
     if method == SMOOTHED:
-        check_positive_int(n_hops, "n_hops", minimum=0)
-        if n_pcs is not None:
-            check_positive_int(n_pcs, "n_pcs")
-        if not (isinstance(image_weight, Real) and 0 <= image_weight < 1):
-            raise ParameterError(f"image_weight={image_weight!r}; give a number in [0, 1).")
         z, weights = _smoothed(
             adata, gene_key, image_key, graph_key, n_hops, n_pcs, float(image_weight)
         )
@@ -362,8 +392,6 @@ def fuse(
             float(weights.max(initial=0.0)),
         )
         return adata if copy else None
-    for name, value in (("epochs", epochs), ("patience", patience), ("n_latent", n_latent)):
-        check_positive_int(value, name)
     data = _inputs(adata, gene_key, image_key if has_image else None, graph_key)
     method_used = method
     if not data.usable.any() and method != "gene":
@@ -377,8 +405,6 @@ def fuse(
             image_key,
         )
         method_used = "gene"
-    if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
-        raise ParameterError(f"batch_size={batch_size!r}; use a positive integer or None.")
     if batch_size is None:
         batch_size = adata.n_obs if adata.n_obs <= FULL_BATCH_MAX_SPOTS else DEFAULT_BATCH_SIZE
     batches = None

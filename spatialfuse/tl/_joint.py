@@ -16,6 +16,15 @@ from sklearn.decomposition import PCA
 from .. import _keys
 from .._errors import InputError, ParameterError
 from .._logging import info
+from .._params import (
+    FLAG,
+    KEY,
+    N_DOMAINS,
+    N_RUNS,
+    SEED,
+    Options,
+    validate_params,
+)
 from .._settings import resolve_seed
 from .._validation import (
     available_images,
@@ -226,6 +235,25 @@ def _encode_slides(
     adata.uns[_keys.HISTOLOGY] = {"params": {"encoder": encoder, "per_slide": True, **options}}
 
 
+@validate_params(
+    {
+        "data": [AnnData, Sequence],
+        "n_domains": N_DOMAINS,
+        "library_key": KEY,
+        "batch_correction": [Options(CORRECTIONS)],
+        "use_image": FLAG,
+        "encoder": [str],
+        "fusion": [str],
+        "stain_normalization": [Options(("reinhard", "macenko")), None],
+        "n_runs": N_RUNS,
+        "seed": SEED,
+        "key_added": KEY,
+        "recompute": FLAG,
+        "copy": FLAG,
+        "step_options": [dict, None],
+        "cache_dir": [str, os.PathLike, None],
+    }
+)
 def joint_domains(
     data: AnnData | Sequence[AnnData],
     n_domains: int | None = None,
@@ -301,8 +329,6 @@ def joint_domains(
     from ._domains import cluster_domains
     from ._fuse import fuse
 
-    if batch_correction not in CORRECTIONS:
-        raise ParameterError(f"batch_correction={batch_correction!r}; choose one of {CORRECTIONS}.")
     options = step_options or {}
     unknown = set(options) - set(JOINT_STEPS)
     if unknown:

@@ -15,6 +15,15 @@ from .. import _keys
 from .._cache import Snapshot, StepCache, apply_delta, data_fingerprint
 from .._errors import CountsError, ParameterError
 from .._logging import info
+from .._params import (
+    FLAG,
+    KEY,
+    N_DOMAINS,
+    N_RUNS,
+    POSITIVE_INT,
+    SEED,
+    validate_params,
+)
 from .._settings import resolve_seed
 from .._validation import (
     available_images,
@@ -119,6 +128,27 @@ class _StepRunner:
         }
 
 
+@validate_params(
+    {
+        "adata": [AnnData],
+        "n_domains": N_DOMAINS,
+        "library_id": [str, None],
+        "layer": [str, None],
+        "use_image": FLAG,
+        "encoder": [str],
+        "fusion": [str],
+        "n_top_genes": [POSITIVE_INT],
+        "n_comps": [POSITIVE_INT],
+        "n_rings": [POSITIVE_INT],
+        "n_runs": N_RUNS,
+        "seed": SEED,
+        "key_added": KEY,
+        "recompute": FLAG,
+        "copy": FLAG,
+        "step_options": [dict, None],
+        "cache_dir": [str, os.PathLike, None],
+    }
+)
 def spatial_domains(
     adata: AnnData,
     n_domains: int | None = None,

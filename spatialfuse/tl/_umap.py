@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import scanpy as sc
 from anndata import AnnData
 
 from .. import _keys
 from .._logging import info
+from .._params import (
+    FLAG,
+    KEY,
+    SEED,
+    Interval,
+    validate_params,
+)
 from .._settings import resolve_seed
 from .._validation import check_embedding
 
 UMAP_SUFFIX, NEIGHBORS_SUFFIX = _keys.UMAP_SUFFIX, _keys.NEIGHBORS_SUFFIX
 
 
+@validate_params(
+    {
+        "adata": [AnnData],
+        "basis": KEY,
+        "n_neighbors": [Interval(Integral, 2, None, closed="left")],
+        "seed": SEED,
+        "copy": FLAG,
+    }
+)
 def umap(
     adata: AnnData,
     *,

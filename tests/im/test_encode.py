@@ -78,7 +78,7 @@ def test_wrong_shaped_module_gives_a_clear_error(slide):
 
 
 def test_unknown_encoder_is_explained(slide):
-    with pytest.raises(ParameterError, match="not known"):
+    with pytest.raises(ParameterError, match="encoder=.resnet. is not valid.*torch.nn.Module"):
         sf.im.encode(slide, encoder="resnet")
 
 

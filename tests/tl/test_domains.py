@@ -121,7 +121,7 @@ def test_clear_errors(slide):
         cluster_domains(slide, 3, use_rep="X_pca")
     with pytest.raises(InputError, match=r"sf\.gr\.spatial_graph"):
         cluster_domains(slide, 3, graph_key="absent")
-    with pytest.raises(ParameterError, match="at least 2"):
+    with pytest.raises(ParameterError, match="n_domains=1 is not valid; give a whole number >= 2"):
         cluster_domains(slide, 1)
     with pytest.raises(ParameterError, match="too few"):
         cluster_domains(slide[:5].copy(), 3)
