@@ -71,7 +71,7 @@ def section_runs(section: str, seeds: list[int]) -> dict:
     base = ad.read_h5ad(DLPFC_H5AD[section])
     sf.pp.preprocess(base)
     sf.gr.spatial_graph(base, n_rings=defaults["n_rings"])
-    sf.im.extract_tiles(base)
+    sf.im.tile_quality(base)
     sf.im.encode(base, encoder=defaults["encoder"])
     other = "gated" if defaults["fusion"] == "gene" else "gene"
     variants = ("default", "single_run", "single_run_no_spatial_prior", f"single_run_{other}")

@@ -1,7 +1,7 @@
 """Benchmark of ``sf.tl.fuse``: ARI of every fusion method on synthetic slides and DLPFC.
 
 Every slide goes through the package's own steps: ``sf.pp.preprocess``,
-``sf.gr.spatial_graph``, ``sf.im.extract_tiles`` (tile quality, ``obs['tile_usable']``) and
+``sf.gr.spatial_graph``, ``sf.im.tile_quality`` (tile quality, ``obs['tile_usable']``) and
 ``sf.im.encode(encoder="handcrafted")``; then ``sf.tl.fuse`` with each method (package
 defaults) and ``sf.tl.cluster_domains`` (tied-covariance Gaussian mixture with the HMRF
 spatial prior, ``beta="auto"``; also ``beta=0``, a plain mixture) with the true number of
@@ -57,7 +57,7 @@ def prepare(adata: AnnData, n_top_genes: int) -> AnnData:
     """The package's steps up to the image features, as ``sf.tl.spatial_domains`` runs them."""
     sf.pp.preprocess(adata, n_top_genes=n_top_genes, seed=0)
     sf.gr.spatial_graph(adata)
-    sf.im.extract_tiles(adata)
+    sf.im.tile_quality(adata)
     sf.im.encode(adata, encoder="handcrafted", seed=0)
     return adata
 
@@ -162,7 +162,7 @@ def report() -> None:
     lines = [
         "# Fusion benchmark (`benchmarks/bench_fusion.py`)",
         "",
-        "Image features: `sf.im.extract_tiles` + `sf.im.encode(encoder='handcrafted')`; "
+        "Image features: `sf.im.tile_quality` + `sf.im.encode(encoder='handcrafted')`; "
         "`sf.tl.fuse` with its defaults; clustering: `sf.tl.cluster_domains` (tied Gaussian "
         "mixture, HMRF prior with automatic beta; `beta=0` for the plain mixture) with the true "
         "number of domains. ARI mean ± sd over seeds (n = runs per cell). Fuse times on a "

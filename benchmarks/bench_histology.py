@@ -91,9 +91,8 @@ def encode_once(dataset: str, encoder: str, size_um: float, tile_px: int, seed: 
     adata, _ = load_dataset(dataset)
     rss_before = peak_rss_mb()
     start = time.perf_counter()
-    sf.im.encode(
-        adata, encoder=encoder, size_um=size_um, tile_px=tile_px, n_epochs=N_EPOCHS, seed=seed
-    )
+    sf.im.tile_quality(adata, size_um=size_um, tile_px=tile_px)
+    sf.im.encode(adata, encoder=encoder, tile_px=tile_px, n_epochs=N_EPOCHS, seed=seed)
     return {
         "features": adata.obsm["X_histology"],
         "seconds": time.perf_counter() - start,

@@ -60,7 +60,7 @@ def _measure(name: str) -> list[dict]:
     base, truth, k = _slide(name)
     sf.pp.preprocess(base, seed=0)
     sf.gr.spatial_graph(base)
-    sf.im.extract_tiles(base)
+    sf.im.tile_quality(base)
     sf.im.encode(base, encoder="handcrafted", seed=0)
     lib = next(iter(base.uns["spatial"].values()))
     image = base.uns[sf._keys.TILES]["image"]

@@ -3,7 +3,7 @@
 Synthetic Visium slides (``sf.datasets.synthetic``, scenario ``"basic"``, 7 domains, 1,000
 genes, lowres H&E with ~4 px spots) of 1k, 5k, 20k, 100k and 300k spots go through
 ``sf.tl.spatial_domains`` in two configurations: the default (``fusion="gene"``, no image
-steps) and gated image fusion with the handcrafted encoder (adds ``extract_tiles`` and
+steps) and gated image fusion with the handcrafted encoder (adds ``tile_quality`` and
 ``encode``). Each slide is generated and written to an ``.h5ad`` by one process, then the
 pipeline runs in another, fresh process, so its peak memory (``ru_maxrss``, recorded after each
 step in ``uns['spatialfuse_pipeline']['steps']``, with its wall and CPU time) is its own and
@@ -43,7 +43,7 @@ CONFIGS = {
     "default": {"fusion": "gene", "n_runs": 1},
     "gated": {"fusion": "gated", "encoder": "handcrafted", "n_runs": 1},
 }
-STEPS = ("preprocess", "spatial_graph", "extract_tiles", "encode", "fuse", "cluster_domains")
+STEPS = ("preprocess", "spatial_graph", "tile_quality", "encode", "fuse", "cluster_domains")
 N_DOMAINS = 7
 N_GENES = 1_000
 SEED = 0

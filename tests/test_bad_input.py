@@ -308,7 +308,7 @@ def _convert_image(mode: str) -> Callable[[Image.Image], Image.Image]:
 @pytest.fixture(scope="module")
 def rgb_tissue_fraction(shared_data: Path) -> np.ndarray:
     adata = sf.io.read_visium(shared_data / "visium_heart_tiny")
-    sf.im.extract_tiles(adata, image="lowres")
+    sf.im.tile_quality(adata, image="lowres")
     return adata.obs["tile_tissue_fraction"].to_numpy()
 
 
@@ -333,7 +333,7 @@ def test_grey_rgba_and_16_bit_images_are_read_and_tiled(mode, heart):
     image = adata.uns["spatial"]["custom"]["images"]["lowres"]
     assert image.ndim == (3 if mode == "RGBA" else 2)
     assert image.dtype == (np.uint16 if mode == "I;16" else np.uint8)
-    sf.im.extract_tiles(adata, image="lowres")
+    sf.im.tile_quality(adata, image="lowres")
     assert np.isfinite(adata.obs["tile_tissue_fraction"]).all()
     assert np.isfinite(adata.obs["tile_sharpness"]).all()
 
@@ -341,7 +341,7 @@ def test_grey_rgba_and_16_bit_images_are_read_and_tiled(mode, heart):
 @pytest.mark.parametrize("mode", IMAGE_MODES)
 def test_grey_rgba_and_16_bit_images_find_the_same_tissue(mode, heart, rgb_tissue_fraction):
     adata = _read_converted(heart, mode)
-    sf.im.extract_tiles(adata, image="lowres")
+    sf.im.tile_quality(adata, image="lowres")
     fraction = adata.obs["tile_tissue_fraction"].to_numpy()
     assert fraction.max() > 0
     assert np.corrcoef(fraction, rgb_tissue_fraction)[0, 1] > 0.8

@@ -37,7 +37,7 @@ FAST = [
     "--n-runs",
     "1",
 ]
-STEPS = ["preprocess", "spatial_graph", "extract_tiles", "encode", "fuse", "cluster_domains"]
+STEPS = ["preprocess", "spatial_graph", "tile_quality", "encode", "fuse", "cluster_domains"]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from spatialfuse._params import Interval, Options, check_param, validate_params
 DECLARED = [
     sf.pp.preprocess,
     sf.gr.spatial_graph,
-    sf.im.extract_tiles,
+    sf.im.tile_quality,
     sf.im.encode,
     sf.tl.fuse,
     sf.tl.cluster_domains,
@@ -80,7 +80,7 @@ def test_declaring_an_unknown_parameter_fails_at_import():
         (lambda a: sf.pp.preprocess(a, n_comps=0), r"sf\.pp\.preprocess: n_comps=0"),
         (lambda a: sf.gr.spatial_graph(a, n_rings=0), r"sf\.gr\.spatial_graph: n_rings=0"),
         (lambda a: sf.im.encode(a, encoder="resnet"), r"sf\.im\.encode: encoder='resnet'"),
-        (lambda a: sf.im.extract_tiles(a, tile_px=4), r"sf\.im\.extract_tiles: tile_px=4"),
+        (lambda a: sf.im.tile_quality(a, tile_px=4), r"sf\.im\.tile_quality: tile_px=4"),
         (lambda a: sf.tl.umap(a, copy="yes"), r"sf\.tl\.umap: copy='yes'"),
         (lambda a: sf.tl.spatial_domains([a], 3), r"adata=\[AnnData"),
     ],

@@ -257,6 +257,6 @@ def test_auto_image_skips_a_one_colour_placeholder(heart):
     assert not adata.uns["spatial"][library_id]["images"]["hires"][..., :3].any()
     assert val.choose_image(adata, library_id) == "lowres"
     assert val.choose_image(adata, library_id, "hires") == "hires"  # a named image is honoured
-    sf.im.extract_tiles(adata)
+    sf.im.tile_quality(adata)
     assert adata.uns["spatialfuse_tiles"]["image"] == "lowres"
     assert adata.obs["tile_usable"].mean() > 0.5

@@ -2,7 +2,7 @@
 
 from ._encode import ENCODERS, encode
 from ._stain import MacenkoNormalizer, ReinhardNormalizer
-from ._tiles import TileSource, extract_tiles, iter_tile_batches, tile_source
+from ._tiles import TileSource, iter_tile_batches, tile_quality, tile_source
 
 __all__ = [
     "ENCODERS",
@@ -10,7 +10,7 @@ __all__ = [
     "ReinhardNormalizer",
     "TileSource",
     "encode",
-    "extract_tiles",
+    "tile_quality",
     "iter_tile_batches",
     "tile_source",
 ]

@@ -17,7 +17,6 @@ from .._params import (
     FLAG,
     KEY,
     POSITIVE_INT,
-    POSITIVE_REAL,
     SEED,
     Options,
     Predicate,
@@ -27,15 +26,7 @@ from .._settings import seed_everything
 from ..nn._cnn import EfficientNetLite0Features, SmallCNN
 from ..nn._contrastive import fit_simclr
 from ._handcrafted import handcrafted_features
-from ._tiles import (
-    DEFAULT_SIZE_UM,
-    TILE_PX,
-    TileSource,
-    _source_from_params,
-    extract_tiles,
-    quality_is_current,
-    tile_params,
-)
+from ._tiles import TILE_PX, TileSource, recorded_source, tile_quality
 
 ENCODERS = ("efficientnet", "simclr", "handcrafted")
 DEFAULT_N_COMPS = 50  # image features kept (PCA) by encode and by the joint encoding
@@ -115,11 +106,8 @@ def _simclr(
                 "a torch.nn.Module mapping (B, 3, H, W) tiles to (B, D) features",
             ),
         ],
-        "library_id": [str, None],
-        "image": [str],
-        "size_um": [POSITIVE_REAL],
         "tile_px": [TILE_PX, None],
-        "stain_normalization": [Options(("reinhard", "macenko")), None],
+        "tiles_key": KEY,
         "batch_size": [POSITIVE_INT],
         "n_epochs": [POSITIVE_INT],
         "n_comps": [POSITIVE_INT, None],
@@ -132,11 +120,8 @@ def encode(
     adata: AnnData,
     *,
     encoder: str | torch.nn.Module = "handcrafted",
-    library_id: str | None = None,
-    image: str = "auto",
-    size_um: float = DEFAULT_SIZE_UM,
     tile_px: int | None = None,
-    stain_normalization: str | None = None,
+    tiles_key: str = _keys.TILES,
     batch_size: int = 64,
     n_epochs: int = DEFAULT_N_EPOCHS,
     n_comps: int | None = DEFAULT_N_COMPS,
@@ -149,8 +134,10 @@ def encode(
     Parameters
     ----------
     adata
-        The slide. Reads ``obsm['spatial']``, ``uns['spatial'][library_id]``; reuses the tile
-        quality of :func:`extract_tiles` when it was run with the same tile parameters.
+        The slide. Encodes the tiles :func:`tile_quality` measured: its record
+        ``uns[tiles_key]`` fixes the image, the tile footprint in micrometres and the fitted
+        stain normaliser, so features and quality describe the same tiles. Without that
+        record, :func:`tile_quality` runs first with its defaults.
     encoder
         ``"handcrafted"`` (default): colour (RGB, HED) and texture (GLCM, LBP) statistics,
         standardised; it separated annotated regions best on lowres images, where a spot is
@@ -159,10 +146,11 @@ def encode(
         trained for ``n_epochs`` with SimCLR on this slide's tiles. Or a ``torch.nn.Module``
         mapping ``(B, 3, H, W)`` RGB in ``[0, 1]`` to ``(B, D)`` (e.g. a local pathology
         foundation model); it is put in eval mode.
-    library_id, image, size_um, stain_normalization
-        Tile parameters, as in :func:`extract_tiles`.
     tile_px
-        Tile side in pixels; per-encoder default (``ENCODER_TILE_PX``) when ``None``.
+        Side in pixels the tiles are resampled to for the encoder; per-encoder default
+        (``ENCODER_TILE_PX``) when ``None``. The footprint does not change.
+    tiles_key
+        ``uns`` key of the :func:`tile_quality` record.
     batch_size
         Tiles per forward pass.
     n_epochs
@@ -179,24 +167,19 @@ def encode(
     Returns
     -------
     ``None``, or the copy. Writes ``obsm[key_added]`` (float32, one row per spot),
-    ``uns[key_added]['params']``, and the tile quality of :func:`extract_tiles` when missing.
+    ``uns[key_added]['params']`` (the tile record's geometry, encoder, ``tile_px`` ...), and
+    the tile quality of :func:`tile_quality` when it was missing.
     """
     is_module = isinstance(encoder, torch.nn.Module)
     name = "module" if is_module else str(encoder)
     tile_px = ENCODER_TILE_PX[name] if tile_px is None else tile_px
     adata = adata.copy() if copy else adata
     seed = seed_everything(seed)
-    tiles_kw: dict[str, Any] = {
-        "library_id": library_id,
-        "image": image,
-        "size_um": size_um,
-        "tile_px": tile_px,
-        "stain_normalization": stain_normalization,
-    }
-    params = tile_params(adata, tissue_threshold=None, **tiles_kw)
-    if not quality_is_current(adata, params):
-        extract_tiles(adata, **tiles_kw)
-    source = _source_from_params(adata, params)[0]
+    if tiles_key not in adata.uns:
+        _logging.info("no tile record in uns[%r]: running sf.im.tile_quality first", tiles_key)
+        tile_quality(adata, key_added=tiles_key)
+    record = adata.uns[tiles_key]
+    source = recorded_source(adata, tiles_key=tiles_key, tile_px=tile_px)
     extra: dict[str, Any] = {}
     if name == "handcrafted":
         features = _handcrafted(source, batch_size)
@@ -217,7 +200,13 @@ def encode(
     adata.obsm[key_added] = np.asarray(features, dtype=np.float32)
     adata.uns[key_added] = {
         "params": {
-            **{k: v for k, v in params.items() if v is not None},
+            **{
+                k: record[k]
+                for k in ("library_id", "image", "size_um", "side_px", "stain_normalization")
+                if k in record
+            },
+            "tile_px": int(tile_px),
+            "tiles_key": tiles_key,
             "encoder": name,
             "n_encoder_features": int(n_features),
             "n_comps": int(n_comps) if n_comps is not None else 0,

@@ -7,6 +7,8 @@ staining is brought to a reference.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from skimage.color import lab2rgb, rgb2lab
 
@@ -39,6 +41,11 @@ class ReinhardNormalizer:
         lab = rgb2lab(tissue_rgb[None].astype(np.float64))[0]
         self.mean, self.std = lab.mean(0), np.maximum(lab.std(0), 1e-6)
         return self
+
+    @property
+    def fitted(self) -> dict[str, np.ndarray]:
+        """What :meth:`fit` learned (stored with the tile quality, see :func:`restore`)."""
+        return {"mean": self.mean, "std": self.std}
 
     def transform(self, tiles: np.ndarray) -> np.ndarray:
         """Normalise ``(..., 3)`` RGB in ``[0, 1]``."""
@@ -87,6 +94,11 @@ class MacenkoNormalizer:
         self.max_conc = np.maximum(np.percentile(conc, 99, axis=1), 1e-6)
         return self
 
+    @property
+    def fitted(self) -> dict[str, np.ndarray]:
+        """What :meth:`fit` learned (stored with the tile quality, see :func:`restore`)."""
+        return {"stains": self.stains, "max_conc": self.max_conc}
+
     def transform(self, tiles: np.ndarray) -> np.ndarray:
         """Normalise ``(..., 3)`` RGB in ``[0, 1]``."""
         od = _optical_density(tiles.reshape(-1, 3).astype(np.float64))
@@ -108,3 +120,14 @@ def make_normalizer(name: str | None) -> ReinhardNormalizer | MacenkoNormalizer 
             f"stain_normalization={name!r} is not known; use None, 'reinhard' or 'macenko'."
         )
     return NORMALIZERS[name]()
+
+
+def restore(
+    name: str | None, fitted: dict[str, Any] | None
+) -> ReinhardNormalizer | MacenkoNormalizer | None:
+    """The normaliser ``name`` with the statistics it learned on a slide (its ``fitted``)."""
+    normalizer = make_normalizer(name)
+    if normalizer is not None and fitted:
+        for attribute, value in fitted.items():
+            setattr(normalizer, attribute, np.asarray(value, dtype=np.float64))
+    return normalizer

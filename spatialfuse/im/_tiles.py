@@ -41,7 +41,7 @@ from .._validation import (
 )
 from ._quality import saturation_threshold, sharpness, tissue_fraction, tissue_mask, usable
 from ._reader import RegionReader, open_image
-from ._stain import make_normalizer
+from ._stain import make_normalizer, restore
 
 SPOT_DIAMETER_UM = 55.0  # Visium; a library's metadata may say otherwise (legacy ST: 100)
 DEFAULT_SIZE_UM = 220.0  # best of 55/110/220 um in benchmarks/results/histology.md
@@ -188,7 +188,7 @@ def tile_source(
 
     Reads ``obsm['spatial']`` and ``uns['spatial'][library_id]`` (images, scale factors,
     ``metadata['source_image_path']`` for the full-res TIFF). Parameters as in
-    :func:`extract_tiles`.
+    :func:`tile_quality`.
     """
     params = tile_params(
         adata,
@@ -214,7 +214,7 @@ def iter_tile_batches(
 ) -> Iterator[np.ndarray]:
     """Yield ``(B, tile_px, tile_px, 3)`` float32 RGB tiles of all spots, in ``obs`` order.
 
-    Parameters as in :func:`extract_tiles`; concatenate the batches for all tiles in memory.
+    Parameters as in :func:`tile_quality`; concatenate the batches for all tiles in memory.
     """
     _check_geometry(size_um, tile_px, batch_size, "sf.im.iter_tiles")
     source = tile_source(
@@ -244,7 +244,7 @@ def iter_tile_batches(
         "copy": FLAG,
     }
 )
-def extract_tiles(
+def tile_quality(
     adata: AnnData,
     *,
     library_id: str | None = None,
@@ -338,6 +338,7 @@ def extract_tiles(
         "min_tissue_fraction": float(min_tissue_fraction),
         "min_relative_sharpness": float(min_relative_sharpness),
         "side_px": float(source.side_px),
+        **({"stain_fit": source.normalizer.fitted} if source.normalizer is not None else {}),
     }
     _logging.info(
         "added obs %r, %r, %r (%d of %d tiles usable) and uns %r",
@@ -351,11 +352,22 @@ def extract_tiles(
     return adata if copy else None
 
 
-def quality_is_current(adata: AnnData, params: dict[str, Any], key: str = _keys.TILES) -> bool:
-    """Whether :func:`extract_tiles` already wrote quality for tiles cut with ``params``."""
-    stored = adata.uns.get(key)
-    if not isinstance(stored, dict):
-        return False
-    keys = (_keys.TILE_TISSUE_FRACTION, _keys.TILE_SHARPNESS, _keys.TILE_USABLE)
-    same = all(stored.get(k) == v for k, v in params.items() if k != "tissue_threshold")
-    return same and all(k in adata.obs for k in keys)
+def recorded_source(
+    adata: AnnData, *, tiles_key: str = _keys.TILES, tile_px: int | None = None
+) -> TileSource:
+    """The tiles :func:`tile_quality` measured, rebuilt from its record ``uns[tiles_key]``.
+
+    Same image, spot centres, footprint (``side_px``) and fitted stain normaliser as the
+    quality step, so the features describe the tiles the quality refers to; only the
+    resampled side ``tile_px`` (``None``: the recorded one) may differ, for an encoder's input.
+    """
+    record = adata.uns[tiles_key]
+    library_id, image = str(record["library_id"]), str(record["image"])
+    source = TileSource(
+        open_image(adata, library_id, image),
+        check_spatial(adata) * image_scale(adata, library_id, image),
+        float(record["side_px"]),
+        int(record["tile_px"] if tile_px is None else tile_px),
+    )
+    source.normalizer = restore(record.get("stain_normalization"), record.get("stain_fit"))
+    return source

@@ -191,7 +191,7 @@ def _smoothed(
         if image_key not in adata.obsm:
             raise InputError(
                 f"image_weight={image_weight} needs image features in adata.obsm[{image_key!r}]."
-                " Run sf.im.extract_tiles and sf.im.encode first, or set image_weight=0."
+                " Run sf.im.tile_quality and sf.im.encode first, or set image_weight=0."
             )
         image, usable = _image_components(adata, image_key)
         gene = gene / np.sqrt((gene**2).sum(axis=1).mean())

@@ -44,7 +44,7 @@ from ._pipeline import (
 
 Correction = Literal["harmony", "center", "none"]
 CORRECTIONS = ("harmony", "center", "none")
-JOINT_STEPS = (*(s for s in STEPS if s != "extract_tiles"), "integrate")
+JOINT_STEPS = (*(s for s in STEPS if s != "tile_quality"), "integrate")
 TILE_COLUMNS = (_keys.TILE_TISSUE_FRACTION, _keys.TILE_SHARPNESS, _keys.TILE_USABLE)
 
 
@@ -204,7 +204,13 @@ def integrate_slides(
 
 
 def _encode_slides(
-    adata: AnnData, *, library_key: str, encoder: str, seed: int, **options: Any
+    adata: AnnData,
+    *,
+    library_key: str,
+    encoder: str,
+    seed: int,
+    stain_normalization: str | None,
+    **options: Any,
 ) -> None:
     """Tiles and image features slide by slide (each from its own image, stain-normalised to
     the common reference), reduced jointly (to the width :func:`sf.im.encode` reduces one
@@ -222,7 +228,8 @@ def _encode_slides(
             obsm={_keys.SPATIAL: np.asarray(adata.obsm[_keys.SPATIAL])[rows]},
             uns={_keys.SPATIAL: {lib: adata.uns[_keys.SPATIAL][lib]}},
         )
-        im.encode(slide, encoder=encoder, library_id=lib, n_comps=None, seed=seed, **options)
+        im.tile_quality(slide, library_id=lib, stain_normalization=stain_normalization)
+        im.encode(slide, encoder=encoder, n_comps=None, seed=seed, **options)
         blocks.append(pd.DataFrame(slide.obsm[_keys.HISTOLOGY], index=slide.obs_names))
         quality.append(slide.obs[list(TILE_COLUMNS)])
     features = pd.concat(blocks).loc[adata.obs_names].to_numpy()
@@ -232,7 +239,14 @@ def _encode_slides(
     for column in TILE_COLUMNS:
         adata.obs[column] = quality[column].to_numpy()
     adata.obsm[_keys.HISTOLOGY] = np.asarray(features, dtype=np.float32)
-    adata.uns[_keys.HISTOLOGY] = {"params": {"encoder": encoder, "per_slide": True, **options}}
+    adata.uns[_keys.HISTOLOGY] = {
+        "params": {
+            "encoder": encoder,
+            "per_slide": True,
+            **({"stain_normalization": stain_normalization} if stain_normalization else {}),
+            **options,
+        }
+    }
 
 
 @validate_params(

@@ -40,7 +40,7 @@ DETERMINISTIC_METHODS = ("smoothed",)  # the embedding does not depend on the se
 DEFAULT_ENCODER = "handcrafted"
 DEFAULT_FUSION = "smoothed"
 DEFAULT_N_RUNS = "auto"  # 4 runs on a 4,000-spot slide, up to 16 on small ones
-STEPS = ("preprocess", "spatial_graph", "extract_tiles", "encode", "fuse", "cluster_domains")
+STEPS = ("preprocess", "spatial_graph", "tile_quality", "encode", "fuse", "cluster_domains")
 
 
 def _peak_rss_mb() -> float:
@@ -171,7 +171,7 @@ def spatial_domains(
 ) -> AnnData | None:
     """Find spatial domains in one call, with good defaults; every step stays callable alone.
 
-    Runs :func:`sf.pp.preprocess`, :func:`sf.gr.spatial_graph`, :func:`sf.im.extract_tiles`,
+    Runs :func:`sf.pp.preprocess`, :func:`sf.gr.spatial_graph`, :func:`sf.im.tile_quality`,
     :func:`sf.im.encode`, :func:`sf.tl.fuse` and :func:`sf.tl.cluster_domains`. A step whose
     result is already in ``adata`` is reused unless ``recompute=True``. A slide without an
     image (or ``use_image=False``) runs expression-only.
@@ -224,7 +224,7 @@ def spatial_domains(
         Return a modified copy instead of writing into ``adata``.
     step_options
         Extra keyword arguments per step, e.g. ``{"fuse": {"epochs": 200}}``; step names are
-        ``preprocess``, ``spatial_graph``, ``extract_tiles``, ``encode``, ``fuse``,
+        ``preprocess``, ``spatial_graph``, ``tile_quality``, ``encode``, ``fuse``,
         ``cluster_domains``.
     cache_dir
         Folder of the step cache (e.g. :func:`spatialfuse._cache.default_cache_dir`); ``None``
@@ -298,17 +298,17 @@ def spatial_domains(
     fuse_depends = ["preprocess", "spatial_graph"]
     if has_image:
         runner.run(
-            "extract_tiles",
+            "tile_quality",
             _keys.TILES in adata.uns,
-            im.extract_tiles,
-            {"library_id": library_id, **options.get("extract_tiles", {})},
+            im.tile_quality,
+            {"library_id": library_id, **options.get("tile_quality", {})},
         )
         runner.run(
             "encode",
             _keys.HISTOLOGY in adata.obsm,
             im.encode,
             {"encoder": encoder, "seed": seed, **options.get("encode", {})},
-            depends=["extract_tiles"],
+            depends=["tile_quality"],
         )
         fuse_depends.append("encode")
     else:

@@ -82,10 +82,23 @@ def test_unknown_encoder_is_explained(slide):
         sf.im.encode(slide, encoder="resnet")
 
 
-def test_reuses_quality_of_matching_extract_tiles(slide):
-    sf.im.extract_tiles(slide, size_um=55.0, tile_px=16)
+def test_encodes_the_tiles_tile_quality_measured(slide, monkeypatch):
+    sf.im.tile_quality(slide, size_um=55.0, tile_px=16, stain_normalization="reinhard")
+    record = slide.uns[_keys.TILES]
     slide.obs[_keys.TILE_SHARPNESS] = -1.0  # a marker: recomputing would overwrite it
-    sf.im.encode(slide, encoder="handcrafted", size_um=55.0, tile_px=16)
-    assert (slide.obs[_keys.TILE_SHARPNESS] == -1.0).all()
-    sf.im.encode(slide, encoder="handcrafted", size_um=55.0, tile_px=24)
-    assert (slide.obs[_keys.TILE_SHARPNESS] >= 0).all()
+    fits = []
+    monkeypatch.setattr(
+        sf.im.ReinhardNormalizer, "fit", lambda self, x: fits.append(1) or self, raising=True
+    )
+    sf.im.encode(slide, encoder="handcrafted", tile_px=24)
+    assert (slide.obs[_keys.TILE_SHARPNESS] == -1.0).all()  # quality kept, not recomputed
+    assert fits == []  # the normaliser fitted by tile_quality is reused, not refitted
+    params = slide.uns[_keys.HISTOLOGY]["params"]
+    assert params["size_um"] == 55.0 and params["side_px"] == record["side_px"]
+    assert params["tile_px"] == 24 and params["stain_normalization"] == "reinhard"
+
+
+def test_runs_tile_quality_when_missing(slide):
+    slide.uns.pop(_keys.TILES, None)
+    sf.im.encode(slide, encoder="handcrafted", tile_px=16)
+    assert _keys.TILES in slide.uns and _keys.TILE_USABLE in slide.obs

@@ -74,7 +74,7 @@ def test_quality_separates_blank_and_blurred_from_textured(slide_tools):
     discs = [sharp] * len(centres)
     discs[3], discs[7] = blank, blurred
     adata = slide_tools.make_slide(centres, discs, size, images={"hires": 1.0})
-    sf.im.extract_tiles(adata, size_um=40.0, tile_px=24)
+    sf.im.tile_quality(adata, size_um=40.0, tile_px=24)
     fraction = adata.obs[_keys.TILE_TISSUE_FRACTION].to_numpy()
     sharpness = adata.obs[_keys.TILE_SHARPNESS].to_numpy()
     usable = adata.obs[_keys.TILE_USABLE].to_numpy()
@@ -89,7 +89,7 @@ def test_quality_keeps_pale_tissue_and_drops_blank_and_blurred_regions():
     # domain D0 of the synthetic image is eosin with few nuclei: two-class Otsu cut between the
     # stains and called 95 % of its tiles glass; a third of the blurred tiles passed at 0.1 x
     adata = sf.datasets.synthetic(600, n_genes=30, scenario="corrupted_image", seed=0)
-    sf.im.extract_tiles(adata)
+    sf.im.tile_quality(adata)
     corrupted = adata.obs["image_corrupted"].to_numpy()
     usable = adata.obs[_keys.TILE_USABLE].to_numpy()
     x = adata.obsm["spatial"][:, 0]
@@ -119,7 +119,7 @@ def test_slide_without_image_says_how_to_run_expression_only(coloured_slide):
     library = adata.uns["spatial"]["slide"]
     library["images"], library["metadata"] = {}, {}
     with pytest.raises(ImageError, match="expression-only"):
-        sf.im.extract_tiles(adata)
+        sf.im.tile_quality(adata)
 
 
 @pytest.mark.parametrize(
@@ -133,10 +133,10 @@ def test_slide_without_image_says_how_to_run_expression_only(coloured_slide):
 def test_bad_parameters_are_explained(coloured_slide, kwargs, match):
     adata, _ = coloured_slide
     with pytest.raises(ParameterError, match=match):
-        sf.im.extract_tiles(adata, **kwargs)
+        sf.im.tile_quality(adata, **kwargs)
 
 
 def test_copy_leaves_input_untouched(coloured_slide):
     adata, _ = coloured_slide
-    out = sf.im.extract_tiles(adata, size_um=55.0, tile_px=16, copy=True)
+    out = sf.im.tile_quality(adata, size_um=55.0, tile_px=16, copy=True)
     assert _keys.TILE_USABLE in out.obs and _keys.TILE_USABLE not in adata.obs

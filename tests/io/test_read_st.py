@@ -98,7 +98,7 @@ def test_tiles_are_sized_for_100_um_spots(her2st):
     """A tile of ``size_um`` spans the same micrometres on ST as on Visium."""
     counts, spots, image = _files(her2st / "raw", "A1")
     adata = sf.io.read_st(counts, spots, image, image_scale=A1_SCALE)
-    sf.im.extract_tiles(adata, size_um=200.0)
+    sf.im.tile_quality(adata, size_um=200.0)
     lib = adata.uns["spatial"]["A1"]
     px_per_um = lib["scalefactors"]["spot_diameter_fullres"] / 100.0
     side = adata.uns[sf._keys.TILES]["side_px"]

@@ -86,7 +86,7 @@ def test_deterministic_for_a_seed(complementary):
 @pytest.fixture(scope="module")
 def corrupted_slides():
     """Three slides with a blank and a blurred strip, with the tile quality and image features
-    users get (sf.im.encode runs sf.im.extract_tiles), and their gene-only ARI."""
+    users get (sf.im.encode runs sf.im.tile_quality), and their gene-only ARI."""
     slides = []
     for seed in (0, 1, 2):
         adata = synthetic(500, n_domains=4, n_genes=80, scenario="corrupted_image", seed=seed)

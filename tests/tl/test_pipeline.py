@@ -18,7 +18,7 @@ FAST = {
     "fuse": {"epochs": 8},
     "cluster_domains": {"n_init": 1},
 }
-IMAGE_STEPS = ("extract_tiles", "encode")
+IMAGE_STEPS = ("tile_quality", "encode")
 
 
 def run(adata, **kwargs):
@@ -84,7 +84,7 @@ def test_changed_fuse_parameter_reruns_only_fuse_and_clustering(cached_runs):
     assert sources == {
         "preprocess": "cache",
         "spatial_graph": "cache",
-        "extract_tiles": "cache",
+        "tile_quality": "cache",
         "encode": "cache",
         "fuse": "computed",
         "cluster_domains": "computed",
