@@ -9,11 +9,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint format docs bench clean
 
+# PYTHONWARNINGS: setuptools warns on every editable install about same-named folders in the
+# working directory, which a user cannot act on.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e ".[test,docs,bench]"
+	PYTHONWARNINGS="ignore:Editable installation" \
+		$(PIP) install --quiet -c constraints.txt -e ".[test,docs,bench]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,19 +1,19 @@
 """Does the H&E help the default core? The image weight of ``fusion="smoothed"``, measured.
 
 Every labelled slide with an image (DLPFC 151673, 151674, 151510 with 4-px lowres images;
-her2st A1, ~31 px per spot, black masked background; MOB rep 12, ~36 px per spot) and three
+her2st A1, ~31 px per spot, black masked background; MOB rep 12, ~36 px per spot) and four
 synthetic slides of ``sf.datasets.synthetic`` (``complementary`` at hires and lowres: six
 domains that need both modalities; ``corrupted_image`` at hires: expression separates every
-domain, a third of the tiles are corrupted). For each image weight ``w`` in ``WEIGHTS`` the
-run is ``sf.tl.spatial_domains`` at the annotated K with
-``step_options={"fuse": {"image_weight": w}}`` (handcrafted encoder, the default), seeds 0-4.
+domain, a third of the slide's image is blank or blurred; ``missing_tiles`` at hires:
+complementary with a quarter of the tiles missing). For each fixed image weight ``w`` in
+``WEIGHTS`` the run is ``sf.tl.spatial_domains`` at the annotated K with
+``step_options={"fuse": {"image_weight": w}}`` (handcrafted encoder), seeds 0-4; the
+``default`` row is ``sf.tl.spatial_domains`` at its defaults, where
+``sf.tl.weigh_image`` decides the weight without labels (the image alone must partition the
+tissue more reproducibly than expression alone, by a margin). The margin is also chosen
+leave-one-slide-out from ``MARGINS``. Writes ``results/image_weight.{json,md}``.
 
-Besides ARI, each run records the stability of its clustering runs (mean pairwise ARI, the
-criterion that chooses K). The row *stability-chosen* picks, per slide and seed, the weight
-whose runs agree best (w = 0 unless another beats it by ``MARGIN``): the label-free
-modality-weighting rule tried here. Writes ``results/image_weight.{json,md}``.
-
-Run: ``.venv/bin/python benchmarks/bench_image_weight.py [--processes 2]`` (about 15 min).
+Run: ``.venv/bin/python benchmarks/bench_image_weight.py [--processes 2]`` (about 25 min).
 """
 
 from __future__ import annotations
@@ -33,11 +33,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import mean_sd, write_results  # noqa: E402
 from _slides import SLIDES, load, n_domains  # noqa: E402
 
+from spatialfuse.tl._image_weight import MIN_SPOT_PX  # noqa: E402
+
 WEIGHTS = (0.0, 0.1, 0.2, 0.35)
 SEEDS = range(5)
-MARGIN = 0.02
+MARGINS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)  # candidate stability margins, chosen LOSO
 REAL = ("151673", "151674", "151510", "her2st_A1", "mob_rep12")
-SYNTHETIC = ("complementary:hires", "complementary:lowres", "corrupted_image:hires")
+SYNTHETIC = (
+    "complementary:hires",
+    "complementary:lowres",
+    "corrupted_image:hires",
+    "missing_tiles:hires",
+)
+DEFAULT = "default"  # the row of sf.tl.spatial_domains at its defaults: weigh_image decides
 
 
 def _slide(name: str):
@@ -71,28 +79,73 @@ def _measure(name: str) -> list[dict]:
         for seed in SEEDS:
             adata = base.copy()
             sf.tl.spatial_domains(adata, k, seed=seed, step_options={"fuse": {"image_weight": w}})
-            record = adata.uns[sf._keys.DOMAIN]
-            labels = adata.obs[sf._keys.DOMAIN].to_numpy()
-            out.append(
-                {
-                    "slide": name,
-                    "weight": w,
-                    "seed": seed,
-                    "ari": sf.metrics.ari(truth, labels),
-                    "stability": float(record["runs"]["stability"]),
-                    "usable_tiles": float(adata.obs[sf._keys.TILE_USABLE].mean()),
-                    "spot_px": float(spot_px),
-                }
-            )
+            out.append(_record(sf, adata, truth, name, w, seed, spot_px))
+    for seed in SEEDS:
+        adata = base.copy()
+        sf.tl.spatial_domains(adata, k, seed=seed)
+        decision = adata.uns.get(sf._keys.IMAGE_DECISION, {})
+        record = _record(sf, adata, truth, name, DEFAULT, seed, spot_px)
+        record["chosen_weight"] = float(decision.get("weight", 0.0))
+        for key in ("stability_image", "stability_expression"):
+            record[key] = float(decision[key]) if key in decision else None
+        out.append(record)
     return out
 
 
-def _chosen(records: list[dict], slide: str, seed: int) -> dict:
-    runs = {r["weight"]: r for r in records if r["slide"] == slide and r["seed"] == seed}
-    best = max(runs, key=lambda w: runs[w]["stability"])
-    if runs[best]["stability"] < runs[0.0]["stability"] + MARGIN:
-        best = 0.0
-    return runs[best]
+def _record(sf, adata, truth, name: str, weight, seed: int, spot_px: float) -> dict:
+    return {
+        "slide": name,
+        "weight": weight,
+        "seed": seed,
+        "ari": sf.metrics.ari(truth, adata.obs[sf._keys.DOMAIN].to_numpy()),
+        "stability": float(adata.uns[sf._keys.DOMAIN]["runs"]["stability"]),
+        "usable_tiles": float(_usable(sf, adata)),
+        "spot_px": float(spot_px),
+    }
+
+
+def _usable(sf, adata) -> float:
+    column = sf._keys.TILE_USABLE
+    return float(adata.obs[column].mean()) if column in adata.obs else float("nan")
+
+
+def _ari(records: list[dict], slide: str, weight, seed: int | None = None) -> float:
+    return float(
+        np.mean(
+            [
+                r["ari"]
+                for r in records
+                if r["slide"] == slide
+                and r["weight"] == weight
+                and (seed is None or r["seed"] == seed)
+            ]
+        )
+    )
+
+
+def _rule_ari(records: list[dict], slide: str, margin: float) -> float:
+    """Mean ARI over seeds of the rule with ``margin``: w = 0.1 when the image's stability
+    beats expression's by ``margin`` (gated slides: w = 0)."""
+    aris = []
+    for r in (r for r in records if r["slide"] == slide and r["weight"] == DEFAULT):
+        gap = (
+            None
+            if r["stability_image"] is None
+            else r["stability_image"] - r["stability_expression"]
+        )
+        weight = 0.1 if gap is not None and gap >= margin else 0.0
+        aris.append(_ari(records, slide, weight, r["seed"]))
+    return float(np.mean(aris))
+
+
+def leave_one_slide_out(records: list[dict], slides: list[str]) -> dict[str, dict]:
+    """For each slide, the margin best on the other slides (mean ARI), applied to it."""
+    out = {}
+    for left_out in slides:
+        others = [s for s in slides if s != left_out]
+        best = max(MARGINS, key=lambda m: np.mean([_rule_ari(records, s, m) for s in others]))
+        out[left_out] = {"margin": best, "ari": _rule_ari(records, left_out, best)}
+    return out
 
 
 def report(records: list[dict]) -> str:
@@ -101,10 +154,12 @@ def report(records: list[dict]) -> str:
     lines = [
         "# Image weight of the default core (`bench_image_weight.py`)",
         "",
-        "ARI against the labels, mean ± sd over seeds 0-4, at the annotated K; "
-        "`sf.tl.spatial_domains(..., step_options={'fuse': {'image_weight': w}})`, "
-        "handcrafted encoder. In brackets: the stability of the clustering runs (mean "
-        "pairwise ARI). Spot diameter in pixels of the image the tiles come from: "
+        "ARI against the labels, mean ± sd over seeds 0-4, at the annotated K. Fixed weights: "
+        "`sf.tl.spatial_domains(..., step_options={'fuse': {'image_weight': w}})` (0 = "
+        "expression only). **default**: `sf.tl.spatial_domains` at its defaults, where "
+        "`sf.tl.weigh_image` decides the weight (0 or 0.1) per slide and seed without labels; "
+        "in brackets the weights it chose. Handcrafted tile features. Spot diameter in pixels "
+        "of the best image: "
         + ", ".join(
             f"{s} {next(r['spot_px'] for r in records if r['slide'] == s):.1f}" for s in slides
         )
@@ -113,32 +168,50 @@ def report(records: list[dict]) -> str:
         head,
         "|---" * (len(slides) + 1) + "|",
     ]
-    for w in WEIGHTS:
+    for w in (*WEIGHTS, DEFAULT):
         cells = []
         for s in slides:
             rs = [r for r in records if r["slide"] == s and r["weight"] == w]
-            stab = np.mean([r["stability"] for r in rs])
-            cells.append(f"{mean_sd(r['ari'] for r in rs)} ({stab:.2f})")
-        lines.append(f"| {w:g} | " + " | ".join(cells) + " |")
-    chosen = [[_chosen(records, s, seed) for seed in SEEDS] for s in slides]
-    cells = []
-    for rs in chosen:
-        picked = ", ".join(f"{r['weight']:g}" for r in rs)
-        cells.append(f"{mean_sd(r['ari'] for r in rs)} (w {picked})")
-    lines.append("| stability-chosen | " + " | ".join(cells) + " |")
-    lines += ["", "Change against w = 0 (mean ARI):", ""]
-    for s, rs in zip(slides, chosen):
-        base = np.mean([r["ari"] for r in records if r["slide"] == s and r["weight"] == 0.0])
-        best = max(
-            WEIGHTS,
-            key=lambda w: np.mean(
-                [r["ari"] for r in records if r["slide"] == s and r["weight"] == w]
-            ),
-        )
-        gain = np.mean([r["ari"] for r in records if r["slide"] == s and r["weight"] == best])
+            cell = mean_sd(r["ari"] for r in rs)
+            if w == DEFAULT:
+                cell += " (w " + ", ".join(f"{r['chosen_weight']:g}" for r in rs) + ")"
+            cells.append(cell)
+        label = "**default**" if w == DEFAULT else f"{w:g}"
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Stability (mean pairwise ARI of the clustering runs) of the image alone against "
+        "expression alone, as `weigh_image` measures it (mean over seeds; `-`: the image is "
+        f"not read, spots under {MIN_SPOT_PX:g} px):",
+        "",
+        "| slide | image | expression | image - expression | default - expression-only |",
+        "|---|---|---|---|---|",
+    ]
+    for s in slides:
+        rs = [r for r in records if r["slide"] == s and r["weight"] == DEFAULT]
+        gain = _ari(records, s, DEFAULT) - _ari(records, s, 0.0)
+        if rs and rs[0]["stability_image"] is not None:
+            image = np.mean([r["stability_image"] for r in rs])
+            gene = np.mean([r["stability_expression"] for r in rs])
+            lines.append(f"| {s} | {image:.3f} | {gene:.3f} | {image - gene:+.3f} | {gain:+.3f} |")
+        else:
+            lines.append(f"| {s} | - | - | - | {gain:+.3f} |")
+    loso = leave_one_slide_out(records, slides)
+    lines += [
+        "",
+        "Leave-one-slide-out: the margin (of "
+        + ", ".join(f"{m:g}" for m in MARGINS)
+        + ") with the best mean ARI over the other slides, applied to the left-out one "
+        "(weight 0.1 when image - expression stability >= margin), against expression only:",
+        "",
+        "| left out | margin chosen | ARI | expression only | change |",
+        "|---|---|---|---|---|",
+    ]
+    for s in slides:
+        base = _ari(records, s, 0.0)
         lines.append(
-            f"- {s}: best fixed weight {best:g} ({gain - base:+.3f}); stability-chosen "
-            f"{np.mean([r['ari'] for r in rs]) - base:+.3f}"
+            f"| {s} | {loso[s]['margin']:g} | {loso[s]['ari']:.3f} | {base:.3f} | "
+            f"{loso[s]['ari'] - base:+.3f} |"
         )
     lines.append("")
     return "\n".join(lines)
@@ -154,7 +227,7 @@ def main() -> None:
     records = [r for part in parts for r in part]
     write_results(
         "image_weight",
-        {"weights": WEIGHTS, "seeds": list(SEEDS), "margin": MARGIN, "runs": records},
+        {"weights": WEIGHTS, "seeds": list(SEEDS), "margins": MARGINS, "runs": records},
         report(records),
     )
 

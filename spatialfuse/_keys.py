@@ -32,6 +32,7 @@ TILE_SHARPNESS = "tile_sharpness"  # obs: variance of the Laplacian (blur score)
 TILE_USABLE = "tile_usable"  # obs: bool, the tile is usable for the image branch
 FUSION_WEIGHT_IMAGE = "fusion_weight_image"  # obs
 FUSION_WEIGHT_GENE = "fusion_weight_gene"  # obs
+IMAGE_DECISION = "spatialfuse_image"  # uns: the image weight sf.tl.weigh_image chose, and why
 MARKERS = "spatialfuse_markers"  # uns: rank_genes_groups result of sf.tl.domain_markers
 UMAP_SUFFIX = "_umap"  # obsm[basis + suffix]: 2-D UMAP of obsm[basis] (sf.tl.umap)
 NEIGHBORS_SUFFIX = "_neighbors"  # uns/obsp prefix of the kNN graph that UMAP is built on

@@ -3,6 +3,7 @@ version."""
 
 from ._domains import align_domains, cluster_domains, domain_markers
 from ._fuse import fuse
+from ._image_weight import weigh_image
 from ._joint import concat_slides, integrate_slides, joint_domains
 from ._pipeline import spatial_domains
 from ._umap import umap
@@ -17,4 +18,5 @@ __all__ = [
     "joint_domains",
     "spatial_domains",
     "umap",
+    "weigh_image",
 ]

@@ -44,7 +44,7 @@ from ._pipeline import (
 
 Correction = Literal["harmony", "center", "none"]
 CORRECTIONS = ("harmony", "center", "none")
-JOINT_STEPS = (*(s for s in STEPS if s != "tile_quality"), "integrate")
+JOINT_STEPS = (*(s for s in STEPS if s not in ("tile_quality", "weigh_image")), "integrate")
 TILE_COLUMNS = (_keys.TILE_TISSUE_FRACTION, _keys.TILE_SHARPNESS, _keys.TILE_USABLE)
 
 

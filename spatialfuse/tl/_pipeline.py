@@ -33,6 +33,7 @@ from .._validation import (
     validate_visium,
 )
 from ..cluster import mean_aligned_posterior, most_agreeing
+from ._image_weight import image_resolves_spots, weigh_image
 
 EXPRESSION_METHODS = ("smoothed", "gene")  # fusion methods that never read the image
 DETERMINISTIC_METHODS = ("smoothed",)  # the embedding does not depend on the seed
@@ -40,7 +41,15 @@ DETERMINISTIC_METHODS = ("smoothed",)  # the embedding does not depend on the se
 DEFAULT_ENCODER = "handcrafted"
 DEFAULT_FUSION = "smoothed"
 DEFAULT_N_RUNS = "auto"  # 4 runs on a 4,000-spot slide, up to 16 on small ones
-STEPS = ("preprocess", "spatial_graph", "tile_quality", "encode", "fuse", "cluster_domains")
+STEPS = (
+    "preprocess",
+    "spatial_graph",
+    "tile_quality",
+    "encode",
+    "fuse",
+    "cluster_domains",
+    "weigh_image",
+)
 
 
 def _peak_rss_mb() -> float:
@@ -289,14 +298,18 @@ def spatial_domains(
         gr.spatial_graph,
         {"n_rings": n_rings, **options.get("spatial_graph", {})},
     )
-    # "smoothed" reads the image only when step_options give it an image_weight
-    reads_image = fusion not in EXPRESSION_METHODS or (
-        fusion == "smoothed" and options.get("fuse", {}).get("image_weight", 0) > 0
-    )
-    expression_only = not reads_image
-    has_image = use_image and reads_image and bool(available_images(adata, library_id))
+    fixed_weight = options.get("fuse", {}).get("image_weight")
+    # "smoothed" weighs the image itself (weigh_image) unless step_options fix a weight
+    weigh = fusion == "smoothed" and fixed_weight is None
+    reads_image = fusion not in EXPRESSION_METHODS or weigh or bool(fixed_weight)
+    # the image must resolve the spots for the automatic weighing; a fusion or a weight that
+    # the user chose reads any image
+    resolves, why = image_resolves_spots(adata, library_id)
+    present = bool(available_images(adata, library_id))
+    has_image = use_image and reads_image and (resolves if weigh else present)
     fuse_depends = ["preprocess", "spatial_graph"]
     if has_image:
+        info("reading the H&E: %s", why)
         runner.run(
             "tile_quality",
             _keys.TILES in adata.uns,
@@ -311,21 +324,17 @@ def spatial_domains(
             depends=["tile_quality"],
         )
         fuse_depends.append("encode")
+    elif not use_image:
+        info("no image used (use_image=False): running expression-only")
+    elif not reads_image:
+        info("no image used (fusion=%r reads no image): running expression-only", fusion)
+    elif not present:
+        info("no image used: the slide has no H&E image; running expression-only")
     else:
-        if not use_image:
-            info("no image used (use_image=False): running expression-only")
-        elif expression_only and fusion == "smoothed":
-            info(
-                "no image used (the default fusion 'smoothed' reads it only with an image_weight,"
-                " which lowered ARI on most labelled slides with an image; see "
-                "benchmarks/results/image_weight.md): running expression-only"
-            )
-        elif expression_only:
-            info("no image used (fusion=%r reads no image): running expression-only", fusion)
-        else:
-            info("no image used: the slide has no H&E image; running expression-only")
+        info("no image used: %s; running expression-only", why)
+    weigh = weigh and has_image
     fused_given = _keys.FUSED in adata.obsm and not recompute
-    method = fusion if has_image or expression_only or fusion == "smoothed" else "gene"
+    method = fusion if has_image or fusion in EXPRESSION_METHODS else "gene"
     fuse_options = dict(options.get("fuse", {}))
     if method == "smoothed" and not has_image:
         fuse_options.pop("image_weight", None)  # nothing to weigh
@@ -346,6 +355,16 @@ def spatial_domains(
             {"n_domains": n_domains, "seed": seed, "n_runs": n_runs, **cluster_options},
             depends=["fuse", "spatial_graph"],
         )
+        if weigh and not fused_given:
+            _add_image(
+                adata,
+                runner,
+                seed,
+                n_runs,
+                fuse_options,
+                cluster_options,
+                options.get("weigh_image", {}),
+            )
     else:
         _trained_runs(
             adata,
@@ -358,7 +377,17 @@ def spatial_domains(
             options.get("fuse", {}),
             cluster_options,
         )
+    image_record: dict[str, Any] = {"read": bool(has_image), "why": why if use_image else ""}
+    if not use_image:
+        image_record["why"] = "use_image=False"
+    if has_image and _keys.FUSION_WEIGHT_IMAGE in adata.obs:
+        image_record["mean_spot_weight"] = float(adata.obs[_keys.FUSION_WEIGHT_IMAGE].mean())
+    if weigh and _keys.IMAGE_DECISION in adata.uns:
+        image_record.update(adata.uns[_keys.IMAGE_DECISION])
+    elif has_image and fixed_weight is not None:
+        image_record.update(weight=float(fixed_weight), decision="image_weight given")
     adata.uns[_keys.PIPELINE] = {
+        "image": image_record,
         "params": {
             "n_domains": n_domains,
             "library_id": library_id,
@@ -378,6 +407,48 @@ def spatial_domains(
     }
     info("added %r, the spatial domains (adata.obs, categorical)", key_added)
     return adata if returns_copy else None
+
+
+def _add_image(
+    adata: AnnData,
+    runner: _StepRunner,
+    seed: int,
+    n_runs: int,
+    fuse_options: dict[str, Any],
+    cluster_options: dict[str, Any],
+    image_options: dict[str, Any],
+) -> None:
+    """Weigh the image against the expression domains just found (:func:`weigh_image`); when
+    it earns a weight, fuse it in and cluster again with the same number of domains."""
+    from ._domains import cluster_domains
+    from ._fuse import fuse
+
+    key_added = cluster_options["key_added"]
+    runner.run(
+        "weigh_image",
+        False,
+        weigh_image,
+        {"domain_key": key_added, "seed": seed, **image_options},
+        depends=["cluster_domains", "encode"],
+    )
+    weight = float(adata.uns[_keys.IMAGE_DECISION]["weight"])
+    if weight == 0:
+        return
+    n_domains = int(adata.uns[key_added]["params"]["n_domains"])
+    runner.run(
+        "fuse_with_image",
+        False,
+        fuse,
+        {"method": "smoothed", "seed": seed, "image_weight": weight, **fuse_options},
+        depends=["weigh_image"],
+    )
+    runner.run(
+        "cluster_domains_with_image",
+        False,
+        cluster_domains,
+        {"n_domains": n_domains, "seed": seed, "n_runs": n_runs, **cluster_options},
+        depends=["fuse_with_image", "spatial_graph"],
+    )
 
 
 def _trained_runs(

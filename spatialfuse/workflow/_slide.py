@@ -34,6 +34,7 @@ class RunReport(TypedDict, total=False):
     n_domains: int
     options: dict[str, Any]
     params: dict[str, Any]
+    image: dict[str, Any]
     steps: dict[str, Any]
     resumed_steps: list[str]
     versions: dict[str, str]
@@ -138,6 +139,7 @@ def run_adata(
             "n_domains": int(adata.obs[_keys.DOMAIN].nunique()),
             "options": options.to_dict(),
             "params": pipeline["params"],
+            "image": pipeline["image"],
             "steps": pipeline["steps"],
             "resumed_steps": [name for name, s in pipeline["steps"].items() if s["reused"]],
             "versions": package_versions(),

@@ -1,0 +1,115 @@
+"""The default weighs the H&E itself: used where it adds structure, never read when too coarse."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import spatialfuse as sf
+from spatialfuse import _keys
+from spatialfuse.tl._fuse import _image_components
+from spatialfuse.tl._image_weight import MIN_SPOT_PX, image_resolves_spots
+
+
+def _ari(adata) -> float:
+    return sf.metrics.ari(adata.obs["domain_truth"], adata.obs[_keys.DOMAIN])
+
+
+@pytest.fixture(scope="module")
+def complementary():
+    """Six domains: pairs differ only in texture, others only in expression (~12 px spots)."""
+    adata = sf.datasets.synthetic(scenario="complementary", image="hires", seed=0)
+    sf.tl.spatial_domains(adata, 6, seed=0)
+    return adata
+
+
+def test_default_uses_an_image_that_adds_structure(complementary):
+    decision = complementary.uns[_keys.IMAGE_DECISION]
+    assert decision["weight"] > 0
+    assert decision["stability_image"] - decision["stability_expression"] >= decision["margin"]
+    assert _ari(complementary) >= 0.8
+    record = complementary.uns[_keys.PIPELINE]
+    assert record["image"]["read"] and record["image"]["weight"] == decision["weight"]
+    assert "weigh_image" in record["steps"] and "cluster_domains_with_image" in record["steps"]
+    assert (complementary.obs[_keys.FUSION_WEIGHT_IMAGE] > 0).mean() > 0.9
+
+
+def test_expression_only_cannot_find_those_domains(complementary):
+    alone = sf.datasets.synthetic(scenario="complementary", image="hires", seed=0)
+    sf.tl.spatial_domains(alone, 6, seed=0, use_image=False)
+    assert _ari(alone) < _ari(complementary) - 0.2
+
+
+def test_a_corrupted_image_gets_no_weight():
+    adata = sf.datasets.synthetic(n_spots=1500, scenario="corrupted_image", image="hires", seed=0)
+    sf.tl.spatial_domains(adata, 6, seed=0)
+    decision = adata.uns[_keys.IMAGE_DECISION]
+    assert decision["weight"] == 0
+    assert "no more reproducibly" in decision["decision"]
+    assert "cluster_domains_with_image" not in adata.uns[_keys.PIPELINE]["steps"]
+
+
+def test_coarse_images_are_not_read(caplog):
+    adata = sf.datasets.synthetic(n_spots=600, scenario="complementary", image="lowres", seed=0)
+    resolves, why = image_resolves_spots(adata, "synthetic")
+    assert not resolves and f"below {MIN_SPOT_PX:g} px" in why
+    sf.tl.spatial_domains(adata, 6, seed=0)
+    assert _keys.HISTOLOGY not in adata.obsm and _keys.IMAGE_DECISION not in adata.uns
+    image = adata.uns[_keys.PIPELINE]["image"]
+    assert not image["read"] and "too coarse" in image["why"]
+    # a weight the user gives still reads the image
+    sf.tl.spatial_domains(
+        adata, 6, seed=0, recompute=True, step_options={"fuse": {"image_weight": 0.1}}
+    )
+    assert _keys.HISTOLOGY in adata.obsm
+    assert adata.uns[_keys.PIPELINE]["image"]["decision"] == "image_weight given"
+
+
+def test_weighing_is_deterministic_and_recorded():
+    adata = sf.datasets.synthetic(n_spots=600, scenario="complementary", image="hires", seed=0)
+    sf.pp.preprocess(adata, seed=0)
+    sf.gr.spatial_graph(adata)
+    sf.im.encode(adata, seed=0)  # runs tile_quality first
+    sf.tl.fuse(adata, method="smoothed")
+    sf.tl.cluster_domains(adata, 6, seed=0)
+    first = sf.tl.weigh_image(adata, seed=0, copy=True).uns[_keys.IMAGE_DECISION]
+    again = sf.tl.weigh_image(adata, seed=0, copy=True).uns[_keys.IMAGE_DECISION]
+    assert first["stability_image"] == again["stability_image"]
+    assert first["stability_expression"] == again["stability_expression"]
+    assert first["weight"] in (0.0, 0.1) and first["decision"].startswith("image weight")
+    assert _keys.IMAGE_DECISION not in adata.uns  # copy=True left adata alone
+
+
+def test_spots_without_a_tile_borrow_the_image_of_their_expression_neighbours():
+    adata = sf.datasets.synthetic(n_spots=900, scenario="missing_tiles", image="hires", seed=0)
+    sf.pp.preprocess(adata, seed=0)
+    missing = ~adata.obs[_keys.TILE_USABLE].to_numpy(dtype=bool)  # the slide's missing tiles
+    sf.im.encode(adata, seed=0)
+    adata.obs[_keys.TILE_USABLE] = ~missing  # as a QC that flags exactly those
+    assert missing.sum() > 50
+    gene = np.asarray(adata.obsm[_keys.PCA])
+    image, usable = _image_components(adata, _keys.HISTOLOGY, gene)
+    assert np.array_equal(usable, ~missing)
+    # not one shared value (a blank strip would become a domain of its own) ...
+    assert np.unique(image[missing].round(6), axis=0).shape[0] > missing.sum() // 2
+    # ... but the mean image of the usable spots nearest in expression
+    from sklearn.neighbors import NearestNeighbors
+
+    from spatialfuse.tl._fuse import IMPUTE_NEIGHBOURS
+
+    nearest = NearestNeighbors(n_neighbors=IMPUTE_NEIGHBOURS).fit(gene[usable])
+    index = nearest.kneighbors(gene[missing], return_distance=False)
+    np.testing.assert_allclose(image[missing], image[usable][index].mean(axis=1), atol=1e-10)
+
+
+def test_report_json_says_how_much_image(tmp_path):
+    adata = sf.datasets.synthetic(n_spots=600, scenario="complementary", image="hires", seed=0)
+    path = tmp_path / "slide.h5ad"
+    adata.write_h5ad(path)
+    report = sf.workflow.run_slide(path, tmp_path / "out", sf.workflow.RunOptions(n_domains=6))
+    written = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert written["image"]["read"] is True
+    assert written["image"]["weight"] == report["image"]["weight"]
+    assert {"stability_image", "stability_expression", "decision"} <= set(written["image"])
