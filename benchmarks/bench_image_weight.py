@@ -19,8 +19,10 @@ Run: ``.venv/bin/python benchmarks/bench_image_weight.py [--processes 2]`` (abou
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -30,10 +32,10 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUM
     os.environ.setdefault(_name, "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import mean_sd, write_results  # noqa: E402
+from _common import RESULTS, mean_sd, write_results  # noqa: E402
 from _slides import SLIDES, load, n_domains  # noqa: E402
 
-from spatialfuse.tl._image_weight import MIN_SPOT_PX  # noqa: E402
+from spatialfuse.tl._image_weight import MAX_AGREEMENT, MIN_SPOT_PX  # noqa: E402
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.35)
 SEEDS = range(5)
@@ -60,7 +62,7 @@ def _slide(name: str):
     return adata, adata.obs[slide.truth].to_numpy(dtype=object), n_domains(slide)
 
 
-def _measure(name: str) -> list[dict]:
+def _measure(name: str, default_only: bool = False) -> list[dict]:
     import spatialfuse as sf
 
     sf.settings.progress = False
@@ -75,7 +77,7 @@ def _measure(name: str) -> list[dict]:
     scale = lib["scalefactors"].get(f"tissue_{image}_scalef", 1.0)
     spot_px = lib["scalefactors"]["spot_diameter_fullres"] * scale
     out = []
-    for w in WEIGHTS:
+    for w in () if default_only else WEIGHTS:
         for seed in SEEDS:
             adata = base.copy()
             sf.tl.spatial_domains(adata, k, seed=seed, step_options={"fuse": {"image_weight": w}})
@@ -86,7 +88,7 @@ def _measure(name: str) -> list[dict]:
         decision = adata.uns.get(sf._keys.IMAGE_DECISION, {})
         record = _record(sf, adata, truth, name, DEFAULT, seed, spot_px)
         record["chosen_weight"] = float(decision.get("weight", 0.0))
-        for key in ("stability_image", "stability_expression"):
+        for key in ("stability_image", "stability_expression", "agreement"):
             record[key] = float(decision[key]) if key in decision else None
         out.append(record)
     return out
@@ -125,16 +127,16 @@ def _ari(records: list[dict], slide: str, weight, seed: int | None = None) -> fl
 
 def _rule_ari(records: list[dict], slide: str, margin: float) -> float:
     """Mean ARI over seeds of the rule with ``margin``: w = 0.1 when the image's stability
-    beats expression's by ``margin`` (gated slides: w = 0)."""
+    beats expression's by ``margin`` and the two partitions agree at most ``MAX_AGREEMENT``
+    (gated slides: w = 0)."""
     aris = []
     for r in (r for r in records if r["slide"] == slide and r["weight"] == DEFAULT):
-        gap = (
-            None
-            if r["stability_image"] is None
-            else r["stability_image"] - r["stability_expression"]
+        used = (
+            r["stability_image"] is not None
+            and r["stability_image"] - r["stability_expression"] >= margin
+            and r.get("agreement", 0.0) <= MAX_AGREEMENT
         )
-        weight = 0.1 if gap is not None and gap >= margin else 0.0
-        aris.append(_ari(records, slide, weight, r["seed"]))
+        aris.append(_ari(records, slide, 0.1 if used else 0.0, r["seed"]))
     return float(np.mean(aris))
 
 
@@ -184,8 +186,9 @@ def report(records: list[dict]) -> str:
         "expression alone, as `weigh_image` measures it (mean over seeds; `-`: the image is "
         f"not read, spots under {MIN_SPOT_PX:g} px):",
         "",
-        "| slide | image | expression | image - expression | default - expression-only |",
-        "|---|---|---|---|---|",
+        "| slide | image | expression | image - expression | agreement (ARI) | "
+        "default - expression-only |",
+        "|---|---|---|---|---|---|",
     ]
     for s in slides:
         rs = [r for r in records if r["slide"] == s and r["weight"] == DEFAULT]
@@ -193,16 +196,22 @@ def report(records: list[dict]) -> str:
         if rs and rs[0]["stability_image"] is not None:
             image = np.mean([r["stability_image"] for r in rs])
             gene = np.mean([r["stability_expression"] for r in rs])
-            lines.append(f"| {s} | {image:.3f} | {gene:.3f} | {image - gene:+.3f} | {gain:+.3f} |")
+            agree = [r.get("agreement") for r in rs]
+            agreement = f"{np.mean(agree):.3f}" if None not in agree else "-"
+            lines.append(
+                f"| {s} | {image:.3f} | {gene:.3f} | {image - gene:+.3f} | {agreement} | "
+                f"{gain:+.3f} |"
+            )
         else:
-            lines.append(f"| {s} | - | - | - | {gain:+.3f} |")
+            lines.append(f"| {s} | - | - | - | - | {gain:+.3f} |")
     loso = leave_one_slide_out(records, slides)
     lines += [
         "",
         "Leave-one-slide-out: the margin (of "
         + ", ".join(f"{m:g}" for m in MARGINS)
         + ") with the best mean ARI over the other slides, applied to the left-out one "
-        "(weight 0.1 when image - expression stability >= margin), against expression only:",
+        "(weight 0.1 when image - expression stability >= margin and the two partitions agree "
+        f"at most {MAX_AGREEMENT:g}), against expression only:",
         "",
         "| left out | margin chosen | ARI | expression only | change |",
         "|---|---|---|---|---|",
@@ -221,10 +230,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--slides", nargs="*", default=[*REAL, *SYNTHETIC])
+    parser.add_argument(
+        "--default-only",
+        action="store_true",
+        help="re-run only the default row; keep the fixed-weight rows of the last results",
+    )
     args = parser.parse_args()
+    kept = []
+    if args.default_only:
+        previous = json.loads((RESULTS / "image_weight.json").read_text())
+        kept = [r for r in previous["runs"] if r["weight"] != DEFAULT]
     with get_context("spawn").Pool(args.processes) as pool:
-        parts = pool.map(_measure, args.slides, chunksize=1)
-    records = [r for part in parts for r in part]
+        measure = partial(_measure, default_only=args.default_only)
+        parts = pool.map(measure, args.slides, chunksize=1)
+    records = kept + [r for part in parts for r in part]
     write_results(
         "image_weight",
         {"weights": WEIGHTS, "seeds": list(SEEDS), "margins": MARGINS, "runs": records},

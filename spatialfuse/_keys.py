@@ -28,6 +28,7 @@ DOMAIN_PROBA_SUFFIX = "_proba"  # obsm[f"{DOMAIN}{suffix}"]: per-domain posterio
 DOMAIN_CONFIDENCE_SUFFIX = "_confidence"  # obs[f"{DOMAIN}{suffix}"]: max posterior per spot
 TILES = "spatialfuse_tiles"  # uns: tile geometry and quality parameters
 TILE_TISSUE_FRACTION = "tile_tissue_fraction"  # obs
+TILE_SPOT_TISSUE_FRACTION = "tile_spot_tissue_fraction"  # obs: in the spot itself
 TILE_SHARPNESS = "tile_sharpness"  # obs: variance of the Laplacian (blur score)
 TILE_USABLE = "tile_usable"  # obs: bool, the tile is usable for the image branch
 FUSION_WEIGHT_IMAGE = "fusion_weight_image"  # obs

@@ -22,6 +22,7 @@ DECLARED = [
     sf.tl.spatial_domains,
     sf.tl.joint_domains,
     sf.tl.umap,
+    sf.tl.weigh_image,
     sf.cohort.run_many,
 ]
 

@@ -152,11 +152,16 @@ def tile_params(
     }
 
 
+def spot_diameter_um(adata: AnnData, library_id: str) -> float:
+    """The library's spot diameter in micrometres (its metadata; Visium's 55 otherwise)."""
+    metadata = adata.uns[_keys.SPATIAL][library_id].get("metadata") or {}
+    return float(metadata.get(_keys.SPOT_DIAMETER_UM, SPOT_DIAMETER_UM))
+
+
 def _source_from_params(adata: AnnData, params: dict[str, Any]) -> tuple[TileSource, float]:
     lib, image = params["library_id"], params["image"]
     scale = image_scale(adata, lib, image)
-    metadata = adata.uns[_keys.SPATIAL][lib].get("metadata") or {}
-    spot_um = float(metadata.get(_keys.SPOT_DIAMETER_UM, SPOT_DIAMETER_UM))
+    spot_um = spot_diameter_um(adata, lib)
     fullres_px_per_um = get_scalefactors(adata, lib)["spot_diameter_fullres"] / spot_um
     side_px = params["size_um"] * fullres_px_per_um * scale
     source = TileSource(
@@ -285,9 +290,10 @@ def tile_quality(
         HSV saturation above which a pixel is tissue; when ``None``, the lower cut of a
         three-class Otsu (glass / eosin / hematoxylin) on the smallest in-memory image.
     min_tissue_fraction
-        Tiles with less tissue are not usable (glass, a black masked background). Low on
-        purpose: sparse tissue (fat, loose stroma) is a tissue class, not a missing tile; at
-        0.25 a synthetic slide's pale texture (19 % tissue pixels) was dropped as unusable.
+        Tiles with less tissue, over the whole tile or over its centre one spot diameter wide
+        (the spot itself), are not usable (glass, a black masked background, a blank spot).
+        Low on purpose: sparse tissue (fat, loose stroma) is a tissue class, not a missing
+        tile; at 0.25 a synthetic slide's pale texture (19 % tissue pixels) was dropped.
     min_relative_sharpness
         Tiles sharper (variance of the Laplacian) than this fraction of the median tissue tile
         are usable. On the ten DLPFC lowres images no in-tissue tile is below 0.41 x; tiles
@@ -301,7 +307,8 @@ def tile_quality(
 
     Returns
     -------
-    ``None``, or the copy. Writes ``obs['tile_tissue_fraction']``, ``obs['tile_sharpness']``,
+    ``None``, or the copy. Writes ``obs['tile_tissue_fraction']``,
+    ``obs['tile_spot_tissue_fraction']`` (the centre, one spot wide), ``obs['tile_sharpness']``,
     ``obs['tile_usable']`` and ``uns[key_added]`` (the parameters, the tissue threshold used,
     ``side_px``: the tile side in pixels of the image used).
 
@@ -321,15 +328,23 @@ def tile_quality(
         tissue_threshold=tissue_threshold,
     )
     source, threshold = _source_from_params(adata, params)
-    fractions, sharp = [], []
+    # the spot itself: the centre of the tile, one spot diameter wide
+    spot_px = max(
+        1, round(tile_px * min(1.0, spot_diameter_um(adata, params["library_id"]) / size_um))
+    )
+    centre = slice((tile_px - spot_px) // 2, (tile_px - spot_px) // 2 + spot_px)
+    fractions, spot_fractions, sharp = [], [], []
     for batch in source.batches(batch_size, desc="tile quality"):
         fractions.append(tissue_fraction(batch, threshold))
+        spot_fractions.append(tissue_fraction(batch[:, centre, centre], threshold))
         sharp.append(sharpness(batch))
     fraction, sharp_all = np.concatenate(fractions), np.concatenate(sharp)
+    spot_fraction = np.concatenate(spot_fractions)
     adata.obs[_keys.TILE_TISSUE_FRACTION] = fraction.astype(np.float32)
+    adata.obs[_keys.TILE_SPOT_TISSUE_FRACTION] = spot_fraction.astype(np.float32)
     adata.obs[_keys.TILE_SHARPNESS] = sharp_all.astype(np.float32)
     adata.obs[_keys.TILE_USABLE] = usable(
-        fraction,
+        np.minimum(fraction, spot_fraction),
         sharp_all,
         min_tissue_fraction=min_tissue_fraction,
         min_relative_sharpness=min_relative_sharpness,
@@ -343,8 +358,9 @@ def tile_quality(
         **({"stain_fit": source.normalizer.fitted} if source.normalizer is not None else {}),
     }
     _logging.info(
-        "added obs %r, %r, %r (%d of %d tiles usable) and uns %r",
+        "added obs %r, %r, %r, %r (%d of %d tiles usable) and uns %r",
         _keys.TILE_TISSUE_FRACTION,
+        _keys.TILE_SPOT_TISSUE_FRACTION,
         _keys.TILE_SHARPNESS,
         _keys.TILE_USABLE,
         int(adata.obs[_keys.TILE_USABLE].sum()),

@@ -45,7 +45,12 @@ from ._pipeline import (
 Correction = Literal["harmony", "center", "none"]
 CORRECTIONS = ("harmony", "center", "none")
 JOINT_STEPS = (*(s for s in STEPS if s not in ("tile_quality", "weigh_image")), "integrate")
-TILE_COLUMNS = (_keys.TILE_TISSUE_FRACTION, _keys.TILE_SHARPNESS, _keys.TILE_USABLE)
+TILE_COLUMNS = (
+    _keys.TILE_TISSUE_FRACTION,
+    _keys.TILE_SPOT_TISSUE_FRACTION,
+    _keys.TILE_SHARPNESS,
+    _keys.TILE_USABLE,
+)
 
 
 def concat_slides(adatas: Sequence[AnnData], *, library_key: str = _keys.LIBRARY_KEY) -> AnnData:

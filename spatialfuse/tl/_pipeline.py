@@ -326,6 +326,8 @@ def spatial_domains(
         fuse_depends.append("encode")
     elif not use_image:
         info("no image used (use_image=False): running expression-only")
+    elif fixed_weight is not None and not fixed_weight:
+        info("no image used (image_weight=0): running expression-only")
     elif not reads_image:
         info("no image used (fusion=%r reads no image): running expression-only", fusion)
     elif not present:
