@@ -86,9 +86,10 @@ def weigh_image(
     expression does not. Otherwise the weight is 0.
 
     Measured (``benchmarks/results/image_weight.md``, 5 seeds): image minus expression
-    stability was +0.14 to +0.25 on a synthetic slide whose domains need the
+    stability was +0.14 to +0.24 on a synthetic slide whose domains need the
     image, but also up to +0.21 on her2st A1, where a weight of 0.1 lowers ARI from 0.76 to
-    0.47; the agreement separates them (0.006 against 0.16; MOB 0.26, a corrupted image 0.74).
+    0.47; the agreement separates them (0.004-0.007 against 0.14-0.20; MOB 0.23-0.31, a
+    corrupted image 0.75-0.80).
     That threshold is a prior, not chosen on the slides: the rule is conservative, and on the
     real slides here it keeps expression only. Images too coarse to show morphology are not
     read at all (:func:`image_resolves_spots`).
