@@ -17,11 +17,7 @@ from .. import _keys
 from .._errors import InputError, ParameterError
 from .._logging import info
 from .._params import (
-    FLAG,
     KEY,
-    N_DOMAINS,
-    N_RUNS,
-    SEED,
     Options,
     validate_params,
 )
@@ -37,6 +33,7 @@ from ._pipeline import (
     DEFAULT_FUSION,
     DEFAULT_N_RUNS,
     EXPRESSION_METHODS,
+    RUN_CONSTRAINTS,
     STEPS,
     _StepRunner,
     check_no_empty_spots,
@@ -257,20 +254,10 @@ def _encode_slides(
 @validate_params(
     {
         "data": [AnnData, Sequence],
-        "n_domains": N_DOMAINS,
         "library_key": KEY,
         "batch_correction": [Options(CORRECTIONS)],
-        "use_image": FLAG,
-        "encoder": [str],
-        "fusion": [str],
         "stain_normalization": [Options(("reinhard", "macenko")), None],
-        "n_runs": N_RUNS,
-        "seed": SEED,
-        "key_added": KEY,
-        "recompute": FLAG,
-        "copy": FLAG,
-        "step_options": [dict, None],
-        "cache_dir": [str, os.PathLike, None],
+        **RUN_CONSTRAINTS,
     }
 )
 def joint_domains(

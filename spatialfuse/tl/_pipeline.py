@@ -73,6 +73,22 @@ def check_no_empty_spots(adata: AnnData) -> None:
         )
 
 
+# parameters spatial_domains and joint_domains share, declared once
+RUN_CONSTRAINTS: dict[str, list[Any]] = {
+    "n_domains": N_DOMAINS,
+    "use_image": FLAG,
+    "encoder": [str],
+    "fusion": [str],
+    "n_runs": N_RUNS,
+    "seed": SEED,
+    "key_added": KEY,
+    "recompute": FLAG,
+    "copy": FLAG,
+    "step_options": [dict, None],
+    "cache_dir": [str, os.PathLike, None],
+}
+
+
 class _StepRunner:
     """Runs pipeline steps, reusing results in ``adata`` or in the step cache, and records
     the wall time, peak memory and origin of each step."""
@@ -140,22 +156,12 @@ class _StepRunner:
 @validate_params(
     {
         "adata": [AnnData],
-        "n_domains": N_DOMAINS,
         "library_id": [str, None],
         "layer": [str, None],
-        "use_image": FLAG,
-        "encoder": [str],
-        "fusion": [str],
         "n_top_genes": [POSITIVE_INT],
         "n_comps": [POSITIVE_INT],
         "n_rings": [POSITIVE_INT],
-        "n_runs": N_RUNS,
-        "seed": SEED,
-        "key_added": KEY,
-        "recompute": FLAG,
-        "copy": FLAG,
-        "step_options": [dict, None],
-        "cache_dir": [str, os.PathLike, None],
+        **RUN_CONSTRAINTS,
     }
 )
 def spatial_domains(
