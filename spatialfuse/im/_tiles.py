@@ -110,11 +110,15 @@ class TileSource:
         out = self.raw_tiles(indices)
         return out if self.normalizer is None else self.normalizer.transform(out)
 
-    def batches(self, batch_size: int, *, desc: str = "tiles") -> Iterator[np.ndarray]:
-        """Yield the tiles of all spots in order, ``batch_size`` at a time."""
+    def batches(
+        self, batch_size: int, *, desc: str = "tiles", raw: bool = False
+    ) -> Iterator[np.ndarray]:
+        """Yield the tiles of all spots in order, ``batch_size`` at a time (not normalised
+        when ``raw``)."""
+        cut = self.raw_tiles if raw else self.tiles
         starts = range(0, len(self), batch_size)
         for start in _logging.progress(starts, desc=desc, total=len(starts)):
-            yield self.tiles(np.arange(start, min(start + batch_size, len(self))))
+            yield cut(np.arange(start, min(start + batch_size, len(self))))
 
 
 TILE_PX = Interval(Integral, 8, None, closed="left")
@@ -334,7 +338,9 @@ def tile_quality(
     )
     centre = slice((tile_px - spot_px) // 2, (tile_px - spot_px) // 2 + spot_px)
     fractions, spot_fractions, sharp = [], [], []
-    for batch in source.batches(batch_size, desc="tile quality"):
+    # quality is a property of the scanned pixels: measured before stain normalisation, which
+    # maps each slide's colours to a reference and shifted pale tissue below the threshold
+    for batch in source.batches(batch_size, desc="tile quality", raw=True):
         fractions.append(tissue_fraction(batch, threshold))
         spot_fractions.append(tissue_fraction(batch[:, centre, centre], threshold))
         sharp.append(sharpness(batch))

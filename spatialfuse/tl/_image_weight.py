@@ -6,6 +6,7 @@ from numbers import Real
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 from sklearn.metrics import adjusted_rand_score
@@ -54,6 +55,7 @@ def image_resolves_spots(adata: AnnData, library_id: str) -> tuple[bool, str]:
         "margin": [NON_NEGATIVE_REAL],
         "max_agreement": [Interval(Real, -1, 1, closed="both")],
         "weight": [Interval(Real, 0, 1, closed="neither")],
+        "library_key": [str, None],
         "seed": SEED,
         "copy": FLAG,
     }
@@ -67,6 +69,7 @@ def weigh_image(
     margin: float = STABILITY_MARGIN,
     max_agreement: float = MAX_AGREEMENT,
     weight: float = IMAGE_WEIGHT,
+    library_key: str | None = None,
     seed: int | None = None,
     copy: bool = False,
 ) -> AnnData | None:
@@ -110,6 +113,13 @@ def weigh_image(
         as showing structure of its own.
     weight
         Image weight when it is used (``image_weight`` of :func:`sf.tl.fuse`).
+    library_key
+        ``obs`` column naming each spot's slide when ``adata`` holds several
+        (:func:`sf.tl.joint_domains`): each slide is weighed alone, on its own spots, graph
+        and image, and the image is used only when every slide earns it (stain and scanner
+        differences between slides would otherwise pass for structure the image adds).
+    seed
+        Random seed of the runs (``sf.settings.seed`` when ``None``).
     copy
         Return a modified copy instead of writing into ``adata``.
 
@@ -117,11 +127,61 @@ def weigh_image(
     -------
     ``None`` or the copy. Writes ``uns['spatialfuse_image']``: ``weight``,
     ``stability_image``, ``stability_expression``, ``agreement``, ``margin``,
-    ``max_agreement``, ``n_domains``, ``usable_fraction`` and ``decision`` (a sentence).
+    ``max_agreement``, ``n_domains``, ``usable_fraction`` and ``decision`` (a sentence);
+    with ``library_key``, ``weight``, ``decision`` and that record per slide (``slides``).
     """
+    adata = adata.copy() if copy else adata
+    seed = resolve_seed(seed)
+    options: dict[str, Any] = {
+        "domain_key": domain_key,
+        "image_key": image_key,
+        "graph_key": graph_key,
+        "margin": margin,
+        "max_agreement": max_agreement,
+        "weight": weight,
+        "seed": seed,
+    }
+    if library_key is None:
+        result = _weigh_slide(adata, **options)
+    else:
+        libraries = adata.obs[library_key].astype(str).to_numpy()
+        slides = {
+            lib: _weigh_slide(adata[libraries == lib].copy(), **options)
+            for lib in pd.unique(libraries)
+        }
+        chosen = min(float(r["weight"]) for r in slides.values())
+        refused = [lib for lib, r in slides.items() if not r["weight"]]
+        result = {
+            "weight": chosen,
+            "margin": float(margin),
+            "max_agreement": float(max_agreement),
+            "slides": slides,
+            "decision": f"image weight {chosen:g}: "
+            + (
+                f"every slide earns it ({len(slides)})"
+                if not refused
+                else f"{len(refused)} of {len(slides)} slides do not earn it ({', '.join(refused)})"
+            ),
+        }
+    adata.uns[_keys.IMAGE_DECISION] = result
+    info("%s", result["decision"])
+    return adata if copy else None
+
+
+def _weigh_slide(
+    adata: AnnData,
+    *,
+    domain_key: str,
+    image_key: str,
+    graph_key: str,
+    margin: float,
+    max_agreement: float,
+    weight: float,
+    seed: int,
+) -> dict[str, Any]:
+    """The decision of :func:`weigh_image` on one slide."""
     from ._fuse import _image_components
 
-    adata = adata.copy() if copy else adata
     record = adata.uns[domain_key]
     params = record["params"]
     n_domains = int(params["n_domains"])
@@ -140,7 +200,6 @@ def weigh_image(
         # the spatial prior's strength that expression settled on, for both modalities
         options = {k: params[k] for k in ("covariance", "init")}
         options["beta"] = float(record["beta"])
-        seed = resolve_seed(seed)
         seeds = [seed * WEIGH_RUNS + r for r in range(WEIGH_RUNS)]
         image_graph = graph[usable][:, usable]
         smoothed = neighbourhood_mean(image[usable], image_graph, _fuse_hops(adata))
@@ -166,9 +225,7 @@ def weigh_image(
             f"{'independent of' if independent else 'related to'} expression's (ARI "
             f"{agreement:.2f}; at most {max_agreement:g} adds structure expression lacks)"
         )
-    adata.uns[_keys.IMAGE_DECISION] = result
-    info("%s", result["decision"])
-    return adata if copy else None
+    return result
 
 
 def _consensus(

@@ -28,6 +28,7 @@ from .._validation import (
     resolve_n_runs,
     validate_visium,
 )
+from ._image_weight import image_resolves_spots
 from ._pipeline import (
     DEFAULT_ENCODER,
     DEFAULT_FUSION,
@@ -35,13 +36,14 @@ from ._pipeline import (
     EXPRESSION_METHODS,
     RUN_CONSTRAINTS,
     STEPS,
+    _add_image,
     _StepRunner,
     check_no_empty_spots,
 )
 
 Correction = Literal["harmony", "center", "none"]
 CORRECTIONS = ("harmony", "center", "none")
-JOINT_STEPS = (*(s for s in STEPS if s not in ("tile_quality", "weigh_image")), "integrate")
+JOINT_STEPS = (*(s for s in STEPS if s != "tile_quality"), "integrate")
 TILE_COLUMNS = (
     _keys.TILE_TISSUE_FRACTION,
     _keys.TILE_SPOT_TISSUE_FRACTION,
@@ -286,7 +288,11 @@ def joint_domains(
     normalised to the same reference (only when ``fusion`` uses the image); one
     :func:`sf.tl.fuse` model trained on every slide; :func:`integrate_slides` to remove the
     slide effect from the embedding; one :func:`sf.tl.cluster_domains`. Each step runs with
-    its own defaults unless ``step_options`` says otherwise.
+    its own defaults unless ``step_options`` says otherwise. With the default fusion the
+    image is handled as for one slide: read when every slide's image shows a spot in at
+    least 8 px, weighed by :func:`sf.tl.weigh_image` slide by slide (``library_key``), and
+    fused in (then integrated and clustered again at the same number of domains) only when
+    every slide earns it.
 
     Parameters
     ----------
@@ -319,7 +325,7 @@ def joint_domains(
         Return a modified copy of a multi-slide ``data`` instead of writing into it.
     step_options
         Extra keyword arguments per step: ``preprocess``, ``spatial_graph``, ``encode``,
-        ``fuse``, ``integrate``, ``cluster_domains``.
+        ``fuse``, ``integrate``, ``cluster_domains``, ``weigh_image``.
     cache_dir
         Step cache folder, as in :func:`sf.tl.spatial_domains`: a step whose inputs and
         parameters were seen before (on all of these slides) is loaded, not recomputed.
@@ -368,11 +374,17 @@ def joint_domains(
         gr.spatial_graph,
         {"library_key": library_key, **options.get("spatial_graph", {})},
     )
-    expression_only = fusion in EXPRESSION_METHODS
-    has_image = (
-        use_image and not expression_only and all(available_images(adata, lib) for lib in slides)
-    )
-    method = fusion if has_image or expression_only else "gene"
+    fixed_weight = options.get("fuse", {}).get("image_weight")
+    # as in spatial_domains: "smoothed" weighs the image unless step_options fix a weight
+    weigh = fusion == "smoothed" and fixed_weight is None
+    reads_image = fusion not in EXPRESSION_METHODS or weigh or bool(fixed_weight)
+    present = all(available_images(adata, lib) for lib in slides)
+    coarse = {}  # slides whose image is too coarse for the weighing to read
+    for lib in slides:
+        resolves, why = image_resolves_spots(adata, lib)
+        if not resolves:
+            coarse[lib] = why
+    has_image = use_image and reads_image and present and not (weigh and coarse)
     if has_image:
         runner.run(
             "encode",
@@ -386,42 +398,66 @@ def joint_domains(
                 **options.get("encode", {}),
             },
         )
+    elif use_image and reads_image and present:
+        why = "; ".join(f"{lib}: {reason}" for lib, reason in coarse.items())
+        info("no image used (%s): running expression-only", why)
     else:
-        info("no image used (use_image=%s, fusion=%r): running expression-only", use_image, fusion)
+        info(
+            "no image used (use_image=%s, fusion=%r, every slide with an image: %s): "
+            "running expression-only",
+            use_image,
+            fusion,
+            present,
+        )
+    weigh = weigh and has_image
+    method = fusion if has_image or fusion in EXPRESSION_METHODS else "gene"
+    fuse_options = dict(options.get("fuse", {}))
+    if method == "smoothed" and not has_image:
+        fuse_options.pop("image_weight", None)  # nothing to weigh
     runner.run(
         "fuse",
         _keys.FUSED in adata.obsm,
         fuse,
-        {"method": method, "seed": seed, **options.get("fuse", {})},
+        {"method": method, "seed": seed, **fuse_options},
         depends=["preprocess", "spatial_graph", *(["encode"] if has_image else [])],
     )
-    runner.run(
-        "integrate",
-        False,
-        integrate_slides,
-        {
-            "library_key": library_key,
-            "method": batch_correction,
-            "seed": seed,
-            **options.get("integrate", {}),
-        },
-        depends=["fuse"],
-    )
+    integrate_options = {
+        "library_key": library_key,
+        "method": batch_correction,
+        "seed": seed,
+        **options.get("integrate", {}),
+    }
+    runner.run("integrate", False, integrate_slides, integrate_options, depends=["fuse"])
+    cluster_options = {
+        "use_rep": _keys.JOINT,
+        "key_added": key_added,
+        **options.get("cluster_domains", {}),
+    }
     runner.run(
         "cluster_domains",
         False,
         cluster_domains,
-        {
-            "n_domains": n_domains,
-            "use_rep": _keys.JOINT,
-            "seed": seed,
-            "n_runs": n_runs,
-            "key_added": key_added,
-            **options.get("cluster_domains", {}),
-        },
+        {"n_domains": n_domains, "seed": seed, "n_runs": n_runs, **cluster_options},
         depends=["integrate", "spatial_graph"],
     )
+    if weigh:
+        _add_image(
+            adata,
+            runner,
+            seed,
+            n_runs,
+            fuse_options,
+            cluster_options,
+            {"library_key": library_key, **options.get("weigh_image", {})},
+            integrate=(integrate_slides, integrate_options),
+        )
+    image_record: dict[str, Any] = {"read": bool(has_image)}
+    if weigh and _keys.IMAGE_DECISION in adata.uns:
+        image_record.update(adata.uns[_keys.IMAGE_DECISION])
+    elif has_image and fixed_weight is not None:
+        image_record.update(weight=float(fixed_weight), decision="image_weight given")
     adata.uns[_keys.JOINT_RECORD] = {
+        "image": image_record,
         "params": {
             "n_domains": n_domains,
             "library_key": library_key,

@@ -425,9 +425,12 @@ def _add_image(
     fuse_options: dict[str, Any],
     cluster_options: dict[str, Any],
     image_options: dict[str, Any],
+    integrate: tuple[Callable[..., Any], dict[str, Any]] | None = None,
 ) -> None:
     """Weigh the image against the expression domains just found (:func:`weigh_image`); when
-    it earns a weight, fuse it in and cluster again with the same number of domains."""
+    it earns a weight, fuse it in and cluster again with the same number of domains.
+    ``integrate`` is the function and keyword arguments of the step that joint runs place
+    between fusion and clustering (:func:`sf.tl.integrate_slides`)."""
     from ._domains import cluster_domains
     from ._fuse import fuse
 
@@ -450,12 +453,16 @@ def _add_image(
         {"method": "smoothed", "seed": seed, "image_weight": weight, **fuse_options},
         depends=["weigh_image"],
     )
+    clustered = "fuse_with_image"
+    if integrate is not None:
+        runner.run("integrate_with_image", False, integrate[0], integrate[1], depends=[clustered])
+        clustered = "integrate_with_image"
     runner.run(
         "cluster_domains_with_image",
         False,
         cluster_domains,
         {"n_domains": n_domains, "seed": seed, "n_runs": n_runs, **cluster_options},
-        depends=["fuse_with_image", "spatial_graph"],
+        depends=[clustered, "spatial_graph"],
     )
 
 

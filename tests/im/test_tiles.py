@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import tifffile
 from scipy import ndimage
@@ -112,6 +113,15 @@ def test_stain_normalisation_keeps_tile_geometry(coloured_slide):
         ).tiles(np.arange(5))
         assert tiles.shape == (5, 16, 16, 3)
         assert np.isfinite(tiles).all() and tiles.min() >= 0 and tiles.max() <= 1
+
+
+def test_tile_quality_reads_the_scanned_pixels_not_the_normalised_ones():
+    adata = sf.datasets.synthetic(n_spots=300, scenario="complementary", image="hires", seed=0)
+    plain = sf.im.tile_quality(adata, copy=True)
+    normalised = sf.im.tile_quality(adata, stain_normalization="reinhard", copy=True)
+    columns = [_keys.TILE_TISSUE_FRACTION, _keys.TILE_SHARPNESS, _keys.TILE_USABLE]
+    pd.testing.assert_frame_equal(plain.obs[columns], normalised.obs[columns])
+    assert "stain_fit" in normalised.uns[_keys.TILES]
 
 
 def test_slide_without_image_says_how_to_run_expression_only(coloured_slide):

@@ -115,3 +115,34 @@ def test_report_json_says_how_much_image(tmp_path):
     assert written["image"]["read"] is True
     assert written["image"]["weight"] == report["image"]["weight"]
     assert {"stability_image", "stability_expression", "decision"} <= set(written["image"])
+
+
+def test_joint_runs_weigh_each_slide_and_fuse_the_image_only_when_all_earn_it(monkeypatch):
+    from spatialfuse.tl import _image_weight
+
+    slides = []
+    for seed, name in enumerate(("A", "B")):
+        adata = sf.datasets.synthetic(
+            n_spots=400, scenario="complementary", image="hires", seed=seed
+        )
+        adata.uns["spatial"] = {name: adata.uns["spatial"].pop("synthetic")}
+        slides.append(adata)
+    joint = sf.tl.joint_domains(slides, 6, seed=0, n_runs=2)
+    decision = joint.uns[_keys.IMAGE_DECISION]
+    assert set(decision["slides"]) == {"A", "B"}
+    assert decision["weight"] == min(d["weight"] for d in decision["slides"].values())
+    # each slide is weighed on its own spots, as a single slide would be
+    alone = joint[joint.obs["library_id"] == "B"].copy()
+    sf.tl.weigh_image(alone, seed=0)
+    assert alone.uns[_keys.IMAGE_DECISION] == decision["slides"]["B"]
+    assert joint.uns[_keys.JOINT_RECORD]["image"]["read"]
+
+    def earns(adata, **options):
+        return {"weight": options["weight"], "decision": "earned"}
+
+    monkeypatch.setattr(_image_weight, "_weigh_slide", earns)
+    joint = sf.tl.joint_domains(slides, 6, seed=0, n_runs=2)
+    steps = joint.uns[_keys.JOINT_RECORD]["steps"]
+    assert {"weigh_image", "integrate_with_image", "cluster_domains_with_image"} <= set(steps)
+    assert joint.uns[_keys.FUSED]["params"]["image_weight"] == _image_weight.IMAGE_WEIGHT
+    assert joint.uns[_keys.JOINT_RECORD]["image"]["weight"] == _image_weight.IMAGE_WEIGHT
