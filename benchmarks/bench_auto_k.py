@@ -43,6 +43,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUM
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, write_results  # noqa: E402
 from _slides import SLIDES, n_domains  # noqa: E402
+from bench_generalisation import leave_one_slide_out  # noqa: E402
 
 CACHE = REPO / "benchmarks" / ".cache" / "auto_k" / "grid"
 SCORES = REPO / "benchmarks" / ".cache" / "generalisation" / "auto_k"
@@ -132,11 +133,10 @@ def report(scan: int) -> None:
                 picks.setdefault(rule, {}).setdefault(s, []).append(k)
                 aris.setdefault(rule, {}).setdefault(s, []).append(cells[k]["ari"])
     mean = {r: {s: float(np.mean(aris[r][s])) for s in slides} for r in RULES}
-    left_out = {}
-    for s in slides:
-        others = [o for o in slides if o != s]
-        chosen = max(RULES, key=lambda r: np.mean([mean[r][o] for o in others]))
-        left_out[s] = {"chosen": chosen, "ari": mean[chosen][s]}
+    left_out = {
+        s: {"chosen": v["chosen"], "ari": float(np.mean(v["ari"]))}
+        for s, v in leave_one_slide_out(aris, slides)["left_out"].items()
+    }
     oracle = {
         s: float(np.mean([max(grid[s][seed][k]["ari"] for k in K_RANGE) for seed in SEEDS]))
         for s in slides

@@ -39,6 +39,7 @@ from ._pipeline import (
     _add_image,
     _StepRunner,
     check_no_empty_spots,
+    image_decision,
 )
 
 Correction = Literal["harmony", "center", "none"]
@@ -451,13 +452,8 @@ def joint_domains(
             {"library_key": library_key, **options.get("weigh_image", {})},
             integrate=(integrate_slides, integrate_options),
         )
-    image_record: dict[str, Any] = {"read": bool(has_image)}
-    if weigh and _keys.IMAGE_DECISION in adata.uns:
-        image_record.update(adata.uns[_keys.IMAGE_DECISION])
-    elif has_image and fixed_weight is not None:
-        image_record.update(weight=float(fixed_weight), decision="image_weight given")
     adata.uns[_keys.JOINT_RECORD] = {
-        "image": image_record,
+        "image": image_decision(adata, read=has_image, weighed=weigh, fixed_weight=fixed_weight),
         "params": {
             "n_domains": n_domains,
             "library_key": library_key,

@@ -385,15 +385,8 @@ def spatial_domains(
             options.get("fuse", {}),
             cluster_options,
         )
-    image_record: dict[str, Any] = {"read": bool(has_image), "why": why if use_image else ""}
-    if not use_image:
-        image_record["why"] = "use_image=False"
-    if has_image and _keys.FUSION_WEIGHT_IMAGE in adata.obs:
-        image_record["mean_spot_weight"] = float(adata.obs[_keys.FUSION_WEIGHT_IMAGE].mean())
-    if weigh and _keys.IMAGE_DECISION in adata.uns:
-        image_record.update(adata.uns[_keys.IMAGE_DECISION])
-    elif has_image and fixed_weight is not None:
-        image_record.update(weight=float(fixed_weight), decision="image_weight given")
+    image_record = image_decision(adata, read=has_image, weighed=weigh, fixed_weight=fixed_weight)
+    image_record["why"] = why if use_image else "use_image=False"
     adata.uns[_keys.PIPELINE] = {
         "image": image_record,
         "params": {
@@ -415,6 +408,21 @@ def spatial_domains(
     }
     info("added %r, the spatial domains (adata.obs, categorical)", key_added)
     return adata if returns_copy else None
+
+
+def image_decision(
+    adata: AnnData, *, read: bool, weighed: bool, fixed_weight: float | None
+) -> dict[str, Any]:
+    """What a run did with the image, for its record and ``report.json``: read or not, the
+    mean per-spot weight, and :func:`weigh_image`'s decision or the weight the user gave."""
+    record: dict[str, Any] = {"read": bool(read)}
+    if read and _keys.FUSION_WEIGHT_IMAGE in adata.obs:
+        record["mean_spot_weight"] = float(adata.obs[_keys.FUSION_WEIGHT_IMAGE].mean())
+    if weighed and _keys.IMAGE_DECISION in adata.uns:
+        record.update(adata.uns[_keys.IMAGE_DECISION])
+    elif read and fixed_weight is not None:
+        record.update(weight=float(fixed_weight), decision="image_weight given")
+    return record
 
 
 def _add_image(
