@@ -21,6 +21,7 @@ from spatialfuse.workflow import LOG_FILE
 OPTIONS = [
     "--n-domains", "4", "--seed", "5", "--fusion", "gated", "--encoder", "handcrafted",
     "--epochs", "300",  # fusion then lasts long enough for the kill to land mid-run
+    "--n-runs", "2",  # two trained models show the resume as well as the default four
     "--n-top-genes", "100", "--n-comps", "10", "--quiet",
 ]  # fmt: skip
 KILL_AFTER = "encode: checkpointed result"
