@@ -118,8 +118,7 @@ def select_n_domains(
     (``benchmarks/results/generalisation.md``): single starts let a poor local optimum decide
     a ``K``'s stability (the bundled 2,000-gene demo then picked 3 domains, not 7); the
     clustering default of five starts took 46 s against 26 s on the demo, for the same pick.
-    Likelihood
-    criteria (BIC, ICL) keep
+    Likelihood criteria (BIC, ICL) keep
     improving with ``K`` on real slides whose domains are not Gaussian and were measured to
     pick the top of the range on DLPFC (``benchmarks/results/generalisation.md``).
 
