@@ -41,7 +41,7 @@ from _common import DLPFC_H5AD, RESULTS, mean_sd, peak_rss_mb, run_in_subprocess
 from scipy.optimize import linear_sum_assignment
 
 import spatialfuse as sf
-from spatialfuse.tl._joint import CORRECTIONS
+from spatialfuse.tl._slides import CORRECTIONS
 
 TRUTH = "layer"
 N_DOMAINS = 7

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from anndata import AnnData
 from scipy.spatial import cKDTree
 
@@ -79,7 +80,8 @@ def spatial_graph(
     n_neighs
         Neighbours per spot of a generic graph (default 6).
     library_key
-        ``obs`` column naming the slide of each spot, for several slides in one AnnData.
+        ``obs`` column naming the slide of each spot, for several slides in one AnnData
+        (made categorical when it is not).
     copy
         Return a modified copy instead of writing into ``adata``.
 
@@ -92,6 +94,11 @@ def spatial_graph(
 
     check_spatial(adata)
     adata = adata.copy() if copy else adata
+    if library_key is not None and not isinstance(
+        adata.obs[library_key].dtype, pd.CategoricalDtype
+    ):
+        adata.obs[library_key] = adata.obs[library_key].astype(str).astype("category")
+        info("made obs[%r] categorical (squidpy groups slides by its categories)", library_key)
     if coord_type is None:
         coord_type = "grid" if "array_row" in adata.obs else "generic"
     if coord_type == "grid":

@@ -4,8 +4,9 @@ version."""
 from ._domains import align_domains, cluster_domains, domain_markers
 from ._fuse import fuse
 from ._image_weight import weigh_image
-from ._joint import concat_slides, integrate_slides, joint_domains
+from ._joint import joint_domains
 from ._pipeline import spatial_domains
+from ._slides import concat_slides, integrate_slides
 from ._umap import umap
 
 __all__ = [

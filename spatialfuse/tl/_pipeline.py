@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ from .._validation import (
 )
 from ..cluster import mean_aligned_posterior, most_agreeing
 from ._image_weight import image_resolves_spots, weigh_image
+from ._slides import cross_slide_edges, encode_slides, integrate_slides
 
 EXPRESSION_METHODS = ("smoothed", "gene")  # fusion methods that never read the image
 DETERMINISTIC_METHODS = ("smoothed",)  # the embedding does not depend on the seed
@@ -50,6 +52,8 @@ STEPS = (
     "cluster_domains",
     "weigh_image",
 )
+# several slides: tiles are cut and scored inside "encode", slide by slide
+JOINT_STEPS = (*(s for s in STEPS if s != "tile_quality"), "integrate")
 
 
 def _peak_rss_mb() -> float:
@@ -87,6 +91,12 @@ RUN_CONSTRAINTS: dict[str, list[Any]] = {
     "step_options": [dict, None],
     "cache_dir": [str, os.PathLike, None],
 }
+
+
+def shared_arguments(values: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of ``RUN_CONSTRAINTS`` (but ``copy``) that :func:`run_slides` takes,
+    picked from the ``locals()`` of :func:`spatial_domains` or :func:`sf.tl.joint_domains`."""
+    return {name: values[name] for name in RUN_CONSTRAINTS if name != "copy"}
 
 
 class _StepRunner:
@@ -264,63 +274,178 @@ def spatial_domains(
         The slide is not in the Visium layout, has spots without counts, or a parameter is
         out of range.
     """
-    from .. import gr, im, pp
-    from ._domains import cluster_domains
-    from ._fuse import fuse
-
     returns_copy = copy
     if layer is not None:
         adata = adata.copy() if copy else adata
         copy = False  # copied already
         counts_from_layer(adata, layer)
     library_id = validate_visium(adata, library_id=library_id)
+    adata = adata.copy() if copy else adata
+    run = run_slides(
+        adata,
+        [library_id],
+        **shared_arguments(locals()),
+        preprocess={"n_top_genes": n_top_genes, "n_comps": n_comps},
+        graph={"n_rings": n_rings},
+    )
+    adata.uns[_keys.PIPELINE] = {
+        "image": run.image,
+        "params": {
+            "n_domains": n_domains,
+            "library_id": library_id,
+            "layer": layer,
+            "n_top_genes": n_top_genes,
+            "n_comps": n_comps,
+            "n_rings": n_rings,
+            **run.params,
+        },
+        "steps": run.steps,
+    }
+    info("added %r, the spatial domains (adata.obs, categorical)", key_added)
+    return adata if returns_copy else None
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    """Whether a run reads the image, how its weight is set, and why (log and record)."""
+
+    read: bool
+    weigh: bool  # sf.tl.weigh_image decides the weight
+    fixed_weight: float | None  # the weight step_options give the fusion
+    why: str
+
+
+def plan_image(
+    adata: AnnData,
+    slides: Sequence[str],
+    *,
+    use_image: bool,
+    fusion: str,
+    fixed_weight: float | None,
+) -> ImagePlan:
+    """Decide whether a run reads the slides' images. ``"smoothed"`` weighs the image itself
+    (:func:`weigh_image`) unless a weight is given, and then needs every image to resolve the
+    spots (:func:`image_resolves_spots`); a trained fusion or a weight the user chose reads
+    any image. Several slides read their images only when every slide qualifies."""
+    weigh = fusion == "smoothed" and fixed_weight is None
+    reads_image = fusion not in EXPRESSION_METHODS or weigh or bool(fixed_weight)
+    checks = {lib: image_resolves_spots(adata, lib) for lib in slides}
+
+    def reasons(libs: Sequence[str]) -> str:
+        if len(slides) == 1:
+            return checks[libs[0]][1]
+        return "; ".join(f"{lib}: {checks[lib][1]}" for lib in libs)
+
+    coarse = [lib for lib, (resolves, _) in checks.items() if not resolves]
+    read = False
+    if not use_image:
+        why = "use_image=False"
+    elif fixed_weight is not None and not fixed_weight:
+        why = "image_weight=0"
+    elif not reads_image:
+        why = f"fusion={fusion!r} reads no image"
+    elif missing := [lib for lib in slides if not available_images(adata, lib)]:
+        why = reasons(missing)
+    elif weigh and coarse:
+        why = reasons(coarse)
+    else:
+        read, why = True, reasons(list(slides))
+    if read:
+        info("reading the H&E: %s", why)
+    else:
+        info("no image used (%s): running expression-only", why)
+    return ImagePlan(read=read, weigh=weigh and read, fixed_weight=fixed_weight, why=why)
+
+
+@dataclass(frozen=True)
+class SlidesRun:
+    """What :func:`run_slides` did: the parameters it resolved, the image record and the
+    steps (wall time, memory, origin), for the caller's record in ``uns``."""
+
+    params: dict[str, Any]
+    image: dict[str, Any]
+    steps: dict[str, dict[str, Any]]
+
+
+def run_slides(
+    adata: AnnData,
+    slides: Sequence[str],
+    *,
+    library_key: str | None = None,
+    n_domains: int | None,
+    use_image: bool,
+    encoder: str,
+    fusion: str,
+    n_runs: int | str,
+    seed: int | None,
+    key_added: str,
+    recompute: bool,
+    step_options: dict[str, dict[str, Any]] | None,
+    cache_dir: str | os.PathLike | None,
+    preprocess: dict[str, Any] | None = None,
+    graph: dict[str, Any] | None = None,
+    stain_normalization: str | None = None,
+    batch_correction: str = "none",
+) -> SlidesRun:
+    """The steps of :func:`spatial_domains` and :func:`sf.tl.joint_domains` on one or several
+    slides of ``adata``: one slide is the case ``library_key=None``. Several slides get a
+    graph per slide, image features per slide (stain-normalised to one reference) and the
+    slide effect removed from every embedding before it is clustered (``"integrate"``)."""
+    from .. import gr, im, pp
+    from ._domains import cluster_domains
+    from ._fuse import fuse
+
+    joint = library_key is not None
+    steps = JOINT_STEPS if joint else STEPS
+    options = step_options or {}
+    unknown = set(options) - set(steps)
+    if unknown:
+        raise ParameterError(
+            f"step_options names unknown steps {sorted(unknown)}; the steps are {list(steps)}."
+        )
     check_n_domains(adata.n_obs, n_domains)
     check_no_empty_spots(adata)
     n_runs = resolve_n_runs(n_runs, adata.n_obs, trained=fusion not in DETERMINISTIC_METHODS)
-    adata = adata.copy() if copy else adata
     seed = resolve_seed(seed)
-    options = step_options or {}
-    unknown = set(options) - set(STEPS)
-    if unknown:
-        raise ParameterError(
-            f"step_options names unknown steps {sorted(unknown)}; the steps are {list(STEPS)}."
-        )
-    runner = _StepRunner(adata, library_id, cache_dir, recompute=recompute)
+    runner = _StepRunner(adata, slides if joint else slides[0], cache_dir, recompute=recompute)
 
     runner.run(
         "preprocess",
         _keys.PCA in adata.obsm,
         pp.preprocess,
-        {
-            "n_top_genes": n_top_genes,
-            "n_comps": n_comps,
-            "seed": seed,
-            **options.get("preprocess", {}),
-        },
+        {**(preprocess or {}), "seed": seed, **options.get("preprocess", {})},
     )
+    graph_done = _keys.SPATIAL_CONNECTIVITIES in adata.obsp
+    if library_key is not None:
+        graph_done = graph_done and cross_slide_edges(adata, library_key) == 0
     runner.run(
         "spatial_graph",
-        _keys.SPATIAL_CONNECTIVITIES in adata.obsp,
+        graph_done,
         gr.spatial_graph,
-        {"n_rings": n_rings, **options.get("spatial_graph", {})},
+        {
+            **(graph or {}),
+            **({"library_key": library_key} if joint else {}),
+            **options.get("spatial_graph", {}),
+        },
     )
     fixed_weight = options.get("fuse", {}).get("image_weight")
-    # "smoothed" weighs the image itself (weigh_image) unless step_options fix a weight
-    weigh = fusion == "smoothed" and fixed_weight is None
-    reads_image = fusion not in EXPRESSION_METHODS or weigh or bool(fixed_weight)
-    # the image must resolve the spots for the automatic weighing; a fusion or a weight that
-    # the user chose reads any image
-    resolves, why = image_resolves_spots(adata, library_id)
-    present = bool(available_images(adata, library_id))
-    has_image = use_image and reads_image and (resolves if weigh else present)
+    plan = plan_image(adata, slides, use_image=use_image, fusion=fusion, fixed_weight=fixed_weight)
     fuse_depends = ["preprocess", "spatial_graph"]
-    if has_image:
-        info("reading the H&E: %s", why)
+    if plan.read and joint:
+        encode_options = {
+            "library_key": library_key,
+            "encoder": encoder,
+            "seed": seed,
+            "stain_normalization": stain_normalization,
+            **options.get("encode", {}),
+        }
+        runner.run("encode", _keys.HISTOLOGY in adata.obsm, encode_slides, encode_options)
+    elif plan.read:
         runner.run(
             "tile_quality",
             _keys.TILES in adata.uns,
             im.tile_quality,
-            {"library_id": library_id, **options.get("tile_quality", {})},
+            {"library_id": slides[0], **options.get("tile_quality", {})},
         )
         runner.run(
             "encode",
@@ -329,24 +454,27 @@ def spatial_domains(
             {"encoder": encoder, "seed": seed, **options.get("encode", {})},
             depends=["tile_quality"],
         )
+    if plan.read:
         fuse_depends.append("encode")
-    elif not use_image:
-        info("no image used (use_image=False): running expression-only")
-    elif fixed_weight is not None and not fixed_weight:
-        info("no image used (image_weight=0): running expression-only")
-    elif not reads_image:
-        info("no image used (fusion=%r reads no image): running expression-only", fusion)
-    elif not present:
-        info("no image used: the slide has no H&E image; running expression-only")
-    else:
-        info("no image used: %s; running expression-only", why)
-    weigh = weigh and has_image
     fused_given = _keys.FUSED in adata.obsm and not recompute
-    method = fusion if has_image or fusion in EXPRESSION_METHODS else "gene"
+    method = fusion if plan.read or fusion in EXPRESSION_METHODS else "gene"
     fuse_options = dict(options.get("fuse", {}))
-    if method == "smoothed" and not has_image:
+    if method == "smoothed" and not plan.read:
         fuse_options.pop("image_weight", None)  # nothing to weigh
+    integrate: tuple[Callable[..., Any], dict[str, Any]] | None = None
     cluster_options = {"key_added": key_added, **options.get("cluster_domains", {})}
+    if joint:
+        integrate = (
+            integrate_slides,
+            {
+                "library_key": library_key,
+                "method": batch_correction,
+                "seed": seed,
+                **options.get("integrate", {}),
+            },
+        )
+        cluster_options = {"use_rep": _keys.JOINT, **cluster_options}
+    weighed = plan.weigh and not fused_given
     if method in DETERMINISTIC_METHODS or fused_given:
         # one embedding; the n_runs clustering runs are combined by cluster_domains
         runner.run(
@@ -356,22 +484,21 @@ def spatial_domains(
             {"method": method, "seed": seed, **fuse_options},
             depends=fuse_depends,
         )
+        clustered = _integrate(runner, integrate, "fuse", "")
         runner.run(
             "cluster_domains",
             False,
             cluster_domains,
             {"n_domains": n_domains, "seed": seed, "n_runs": n_runs, **cluster_options},
-            depends=["fuse", "spatial_graph"],
+            depends=[clustered, "spatial_graph"],
         )
-        if weigh and not fused_given:
+        if weighed:
+            weigh_options = {
+                **({"library_key": library_key} if joint else {}),
+                **options.get("weigh_image", {}),
+            }
             _add_image(
-                adata,
-                runner,
-                seed,
-                n_runs,
-                fuse_options,
-                cluster_options,
-                options.get("weigh_image", {}),
+                adata, runner, seed, n_runs, fuse_options, cluster_options, weigh_options, integrate
             )
     else:
         _trained_runs(
@@ -384,30 +511,34 @@ def spatial_domains(
             fuse_depends,
             options.get("fuse", {}),
             cluster_options,
+            integrate,
         )
-    image_record = image_decision(adata, read=has_image, weighed=weigh, fixed_weight=fixed_weight)
-    image_record["why"] = why if use_image else "use_image=False"
-    adata.uns[_keys.PIPELINE] = {
-        "image": image_record,
-        "params": {
-            "n_domains": n_domains,
-            "library_id": library_id,
-            "layer": layer,
-            "use_image": has_image,
-            "encoder": encoder if has_image else None,
-            "fusion": method,
-            "n_top_genes": n_top_genes,
-            "n_comps": n_comps,
-            "n_rings": n_rings,
-            "n_runs": n_runs,
-            "seed": seed,
-            "key_added": key_added,
-            "step_options": options,
-        },
-        "steps": runner.steps,
+    image = image_decision(adata, read=plan.read, weighed=weighed, fixed_weight=fixed_weight)
+    image["why"] = plan.why
+    params = {
+        "use_image": plan.read,
+        "encoder": encoder if plan.read else None,
+        "fusion": method,
+        "n_runs": n_runs,
+        "seed": seed,
+        "key_added": key_added,
+        "step_options": options,
     }
-    info("added %r, the spatial domains (adata.obs, categorical)", key_added)
-    return adata if returns_copy else None
+    return SlidesRun(params=params, image=image, steps=runner.steps)
+
+
+def _integrate(
+    runner: _StepRunner,
+    integrate: tuple[Callable[..., Any], dict[str, Any]] | None,
+    after: str,
+    name: str,
+) -> str:
+    """Run the slide-effect removal after step ``after`` (several slides) as step
+    ``integrate{name}``; return the step whose embedding is clustered."""
+    if integrate is None:
+        return after
+    runner.run(f"integrate{name}", False, integrate[0], integrate[1], depends=[after])
+    return f"integrate{name}"
 
 
 def image_decision(
@@ -461,10 +592,7 @@ def _add_image(
         {"method": "smoothed", "seed": seed, "image_weight": weight, **fuse_options},
         depends=["weigh_image"],
     )
-    clustered = "fuse_with_image"
-    if integrate is not None:
-        runner.run("integrate_with_image", False, integrate[0], integrate[1], depends=[clustered])
-        clustered = "integrate_with_image"
+    clustered = _integrate(runner, integrate, "fuse_with_image", "_with_image")
     runner.run(
         "cluster_domains_with_image",
         False,
@@ -484,9 +612,11 @@ def _trained_runs(
     fuse_depends: list[str],
     fuse_options: dict[str, Any],
     cluster_options: dict[str, Any],
+    integrate: tuple[Callable[..., Any], dict[str, Any]] | None,
 ) -> None:
-    """Train ``n_runs`` fusion models (one seed each), cluster each embedding and combine
-    the runs (:func:`_combine_runs`)."""
+    """Train ``n_runs`` fusion models (one seed each), cluster each embedding (after the
+    slide-effect removal ``integrate`` of several slides) and combine the runs
+    (:func:`_combine_runs`)."""
     from ._domains import cluster_domains
     from ._fuse import fuse
 
@@ -506,12 +636,13 @@ def _trained_runs(
             {"method": method, "seed": run_seed, **fuse_options},
             depends=fuse_depends,
         )
+        clustered = _integrate(runner, integrate, f"fuse{suffix}", suffix)
         runner.run(
             f"cluster_domains{suffix}",
             False,
             cluster_domains,
             {"n_domains": n_domains, "seed": run_seed, "n_runs": cluster_runs, **cluster_options},
-            depends=[f"fuse{suffix}", "spatial_graph"],
+            depends=[clustered, "spatial_graph"],
         )
         if len(run_seeds) > 1:
             labels, proba = adata.obs[key_added].to_numpy(), np.asarray(adata.obsm[proba_key])

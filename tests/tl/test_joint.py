@@ -11,7 +11,7 @@ import scipy.sparse as sp
 import spatialfuse as sf
 from spatialfuse._errors import InputError, ParameterError
 from spatialfuse.datasets._synthetic import synthetic
-from spatialfuse.tl._joint import cross_slide_edges
+from spatialfuse.tl._slides import cross_slide_edges
 
 N_DOMAINS = 4
 FAST = {"fuse": {"epochs": 8}, "cluster_domains": {"n_init": 1}}
@@ -131,16 +131,21 @@ def test_integrate_slides_center_removes_each_slides_offset_and_scale():
         sf.tl.integrate_slides(adata, method="combat")
 
 
-def test_image_features_are_computed_per_slide_and_share_their_axes(sections):
+def test_image_features_are_computed_per_slide_and_trained_runs_as_for_one_slide(sections):
     joint = sf.tl.joint_domains(
         sections,
         N_DOMAINS,
         fusion="gated",
         stain_normalization=None,
         seed=0,
+        n_runs=2,
         step_options=FAST,
     )
-    assert "encode" in joint.uns["spatialfuse_joint"]["steps"]
+    steps = joint.uns["spatialfuse_joint"]["steps"]
+    assert "encode" in steps and "tile_quality" not in steps  # tiles scored inside encode
+    # as for one slide, n_runs trained models, each integrated and clustered, then combined
+    assert {"fuse[1]", "integrate[1]", "cluster_domains[1]"} <= set(steps)
+    assert joint.uns[sf._keys.DOMAIN]["runs"]["seeds"] == [0, 1]
     features = joint.obsm["X_histology"]
     assert features.shape[0] == 600 and np.isfinite(features).all()
     # the two sections share one image, so each spot gets the same features on both
@@ -190,3 +195,16 @@ def test_another_slide_set_does_not_hit_the_cache(sections, base, tmp_path):
     others = [sections[0], section(base, "B", 1.0, 7)]  # same names, other counts
     run = sf.tl.joint_domains(others, N_DOMAINS, step_options=FAST, **kwargs)
     assert run.uns["spatialfuse_joint"]["steps"]["preprocess"]["source"] == "computed"
+
+
+def test_one_slide_through_joint_domains_equals_spatial_domains(base):
+    """One pipeline over a slide dimension: a single slide run as a one-slide joint run
+    (no slide effect to remove) gives the domains of spatial_domains."""
+    kwargs = {"seed": 0, "n_runs": 2, "step_options": {"cluster_domains": {"n_init": 1}}}
+    alone = sf.tl.spatial_domains(base, N_DOMAINS, copy=True, **kwargs)
+    one = base.copy()
+    one.obs["library_id"] = "synthetic"
+    sf.tl.joint_domains(one, N_DOMAINS, batch_correction="none", **kwargs)
+    np.testing.assert_array_equal(one.obsm["X_joint"], alone.obsm["X_fused"])
+    np.testing.assert_array_equal(one.obs[sf._keys.DOMAIN], alone.obs[sf._keys.DOMAIN])
+    assert one.uns["spatialfuse_joint"]["image"] == alone.uns["spatialfuse_pipeline"]["image"]
