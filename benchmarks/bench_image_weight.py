@@ -13,7 +13,8 @@ complementary with a quarter of the tiles missing). For each fixed image weight 
 tissue more reproducibly than expression alone, by a margin). The margin is also chosen
 leave-one-slide-out from ``MARGINS``. Writes ``results/image_weight.{json,md}``.
 
-Run: ``.venv/bin/python benchmarks/bench_image_weight.py [--processes 2]`` (about 25 min).
+Run: ``.venv/bin/python benchmarks/bench_image_weight.py [--processes 2]`` (about 25 min);
+``--slides A B`` re-runs those slides and keeps the last results of the others.
 """
 
 from __future__ import annotations
@@ -236,10 +237,15 @@ def main() -> None:
         help="re-run only the default row; keep the fixed-weight rows of the last results",
     )
     args = parser.parse_args()
-    kept = []
-    if args.default_only:
-        previous = json.loads((RESULTS / "image_weight.json").read_text())
-        kept = [r for r in previous["runs"] if r["weight"] != DEFAULT]
+    # keep the last results of the slides not re-run (and with --default-only their
+    # fixed-weight rows)
+    path = RESULTS / "image_weight.json"
+    previous = json.loads(path.read_text())["runs"] if path.exists() else []
+    kept = [
+        r
+        for r in previous
+        if r["slide"] not in args.slides or (args.default_only and r["weight"] != DEFAULT)
+    ]
     with get_context("spawn").Pool(args.processes) as pool:
         measure = partial(_measure, default_only=args.default_only)
         parts = pool.map(measure, args.slides, chunksize=1)

@@ -372,13 +372,15 @@ def check_spots_on_tissue(adata: AnnData, library_id: str, image: str) -> None:
 
 
 AUTO_RUNS_BUDGET = 16_000  # n_runs="auto": about this many spot-fits, within the bounds below
-AUTO_RUNS_BOUNDS = (4, 16)
+# up to 64 runs on slides under 250 spots: chosen leave-one-slide-out over 16 and 32
+# (benchmarks/results/generalisation.md); more runs even out single runs on small slides
+AUTO_RUNS_BOUNDS = (4, 64)
 
 
 def resolve_n_runs(n_runs: int | str, n_obs: int, *, trained: bool = False) -> int:
     """The number of clustering runs: ``n_runs``, or for ``"auto"`` a fixed budget of
-    ``AUTO_RUNS_BUDGET`` spot-fits spread over runs (4 on a 4,000-spot Visium slide, 16 on a
-    300-spot legacy-ST slide, where runs are cheap and single runs vary most). With a
+    ``AUTO_RUNS_BUDGET`` spot-fits spread over runs (4 on a 4,000-spot Visium slide, 53 on a
+    300-spot legacy-ST slide, where runs are cheap and single runs vary most; 64 at most). With a
     ``trained`` fusion every run trains a model too: ``"auto"`` is then the minimum, 4."""
     if isinstance(n_runs, str):
         if n_runs != "auto":

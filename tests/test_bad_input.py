@@ -29,7 +29,18 @@ POSITIONS = "spatial/tissue_positions_list.csv"
 SCALEFACTORS = "spatial/scalefactors_json.json"
 LOWRES = "spatial/tissue_lowres_image.png"
 HIRES = "spatial/tissue_hires_image.png"
-FAST = ["--encoder", "handcrafted", "--epochs", "4", "--n-top-genes", "50", "--n-comps", "8"]
+FAST = [
+    "--encoder",
+    "handcrafted",
+    "--epochs",
+    "4",
+    "--n-top-genes",
+    "50",
+    "--n-comps",
+    "8",
+    "--n-runs",
+    "4",
+]
 
 
 @pytest.fixture(scope="module")

@@ -186,7 +186,9 @@ def test_number_of_runs_defaults_to_the_api_and_is_checked():
         _options("--n-runs", "many")
 
 
-@pytest.mark.parametrize(("n_obs", "runs"), [(300, 16), (1000, 16), (2000, 8), (3639, 4), (1e5, 4)])
+@pytest.mark.parametrize(
+    ("n_obs", "runs"), [(200, 64), (300, 53), (1000, 16), (2000, 8), (3639, 4), (1e5, 4)]
+)
 def test_auto_number_of_runs_spreads_a_budget_over_the_spots(n_obs, runs):
     from spatialfuse._validation import resolve_n_runs
 

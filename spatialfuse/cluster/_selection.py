@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -14,6 +14,9 @@ from ._hmrf import HMRFResult, hmrf_gmm
 
 STABILITY_TOLERANCE = 0.02
 SCAN_N_INIT = 2  # k-means starts per run while scanning K (the chosen K is refitted in full)
+# runs that score each K: more made the stability favour the top of the range (MOB rep 12,
+# 61 runs: K = 12 and 10 picked at seeds 0 and 1, against 5 and 4 with 16), and cost 4x
+SCAN_MAX_RUNS = 16
 MIN_DOMAIN_FRACTION = 0.01  # a K whose consensus leaves a domain smaller than this is not used
 
 
@@ -40,6 +43,16 @@ class ConsensusResult:
     runs: list[HMRFResult]
     kept: int
     agreement: np.ndarray
+
+    def with_every_domain(self) -> ConsensusResult:
+        """This consensus, or when its argmax leaves a domain without spots (the runs
+        disagree on where that domain lies, so their average drops it) the most agreeing
+        run's own posterior and labels, so that each of the ``K`` domains asked for has
+        spots."""
+        if np.bincount(self.labels, minlength=self.proba.shape[1]).min() > 0:
+            return self
+        run = self.runs[self.kept]
+        return replace(self, proba=run.proba, labels=run.labels)
 
     @property
     def stability(self) -> float:
@@ -99,28 +112,29 @@ def select_n_domains(
     *,
     tolerance: float = STABILITY_TOLERANCE,
     scan_n_init: int | None = SCAN_N_INIT,
+    scan_max_runs: int = SCAN_MAX_RUNS,
     **options: Any,
 ) -> tuple[int, dict[int, float], ConsensusResult]:
     """Choose the number of domains by the stability of the spatial clustering over seeds.
 
     For every ``K`` in ``n_domains_range`` (inclusive), :func:`consensus_hmrf` runs once per
-    seed; the stability of ``K`` is the mean pairwise ARI of those runs. A ``K`` that matches
-    the tissue's structure is found again from every start, while a ``K`` that splits a
-    domain arbitrarily (or merges two) lands on different partitions from different starts
-    (clustering stability, Lange et al. 2004, Neural Comput 16:1299). The largest ``K``
-    whose stability is within ``tolerance`` of the best is chosen, so ``K`` values that are
-    all perfectly stable resolve to the finest of them. A ``K`` whose consensus leaves a
-    domain with fewer than 1 % of the spots (an emptied mixture component is perfectly
-    stable too) is not chosen. The scan fits each run from ``scan_n_init`` k-means starts
-    (the seeds already start the runs apart); the consensus returned is refitted at the
-    chosen ``K`` with ``options``, so it equals a run with that ``K`` given. Two starts
-    rather than one were chosen leave-one-slide-out on the eight labelled slides
-    (``benchmarks/results/generalisation.md``): single starts let a poor local optimum decide
-    a ``K``'s stability (the bundled 2,000-gene demo then picked 3 domains, not 7); the
-    clustering default of five starts took 46 s against 26 s on the demo, for the same pick.
-    Likelihood criteria (BIC, ICL) keep
-    improving with ``K`` on real slides whose domains are not Gaussian and were measured to
-    pick the top of the range on DLPFC (``benchmarks/results/generalisation.md``).
+    seed (the first ``scan_max_runs``); the stability of ``K`` is the mean pairwise ARI of
+    those runs. A ``K`` that matches the tissue's structure is found again from every start,
+    while a ``K`` that splits a domain arbitrarily (or merges two) lands on different
+    partitions from different starts (clustering stability, Lange et al. 2004, Neural Comput
+    16:1299). The largest ``K`` whose stability is within ``tolerance`` of the best is
+    chosen, so ``K`` values that are all perfectly stable resolve to the finest of them. A
+    ``K`` whose consensus leaves a domain with fewer than 1 % of the spots (an emptied
+    mixture component is perfectly stable too) is not chosen. The scan fits each run from
+    ``scan_n_init`` k-means starts (the seeds already start the runs apart); the consensus
+    returned is refitted at the chosen ``K`` with ``options``, so it equals a run with that
+    ``K`` given. Two starts rather than one were chosen leave-one-slide-out on the eight
+    labelled slides (``benchmarks/results/generalisation.md``): single starts let a poor
+    local optimum decide a ``K``'s stability (the bundled 2,000-gene demo then picked 3
+    domains, not 7); the clustering default of five starts took 46 s against 26 s on the
+    demo, for the same pick. Likelihood criteria (BIC, ICL) keep improving with ``K`` on
+    real slides whose domains are not Gaussian and were measured to pick the top of the
+    range on DLPFC (``benchmarks/results/generalisation.md``).
 
     Parameters
     ----------
@@ -134,6 +148,9 @@ def select_n_domains(
         Stability margin within which the larger ``K`` is preferred.
     scan_n_init
         ``n_init`` of the runs that score each ``K``; ``None`` uses ``options``' own.
+    scan_max_runs
+        At most this many of ``seeds`` (the first ones) score each ``K``; the consensus at
+        the chosen ``K`` uses them all.
     **options
         Passed to :func:`hmrf_gmm`.
 
@@ -146,8 +163,9 @@ def select_n_domains(
         raise ValueError("select_n_domains needs at least two seeds to measure stability.")
     low, high = n_domains_range
     scan = dict(options) if scan_n_init is None else {**options, "n_init": scan_n_init}
+    scan_seeds = seeds[: max(2, scan_max_runs)]
     results = {
-        k: consensus_hmrf(X, graph, k, seeds, show_progress=False, **scan)
+        k: consensus_hmrf(X, graph, k, scan_seeds, show_progress=False, **scan)
         for k in progress(range(low, high + 1), desc="domains (stability of each K)")
     }
     scores = {k: result.stability for k, result in results.items()}
@@ -159,6 +177,6 @@ def select_n_domains(
     } or {low: scores[low]}
     best = max(eligible.values())
     chosen = max(k for k, score in eligible.items() if score >= best - tolerance)
-    if scan == options:
+    if scan == options and len(scan_seeds) == len(seeds):
         return chosen, scores, results[chosen]
     return chosen, scores, consensus_hmrf(X, graph, chosen, seeds, **options)

@@ -291,6 +291,7 @@ def cluster_domains(
         )
     else:
         consensus = consensus_hmrf(X, graph, n_domains, seeds, **options)
+    consensus = consensus.with_every_domain()
     result = consensus.runs[consensus.kept]
     if n_runs > 1:
         record["runs"] = {

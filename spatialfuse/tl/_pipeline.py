@@ -42,7 +42,7 @@ DETERMINISTIC_METHODS = ("smoothed",)  # the embedding does not depend on the se
 # defaults shared by spatial_domains and joint_domains (declared once)
 DEFAULT_ENCODER = "handcrafted"
 DEFAULT_FUSION = "smoothed"
-DEFAULT_N_RUNS = "auto"  # 4 runs on a 4,000-spot slide, up to 16 on small ones
+DEFAULT_N_RUNS = "auto"  # 4 runs on a 4,000-spot slide, up to 64 on small ones
 STEPS = (
     "preprocess",
     "spatial_graph",
@@ -237,8 +237,8 @@ def spatial_domains(
         of domains. With a trained fusion (``"gated"`` ...) the fusion is trained ``n_runs``
         times too, each embedding clustered once, and the runs combined the same way (the
         embedding kept is that of the most agreeing run). ``1`` runs once with ``seed``;
-        ``"auto"`` (default) spreads 16,000 spot-fits over 4 to 16 runs (4 on a 4,000-spot
-        slide, 16 on a 300-spot one); 4 with a trained fusion.
+        ``"auto"`` (default) spreads 16,000 spot-fits over 4 to 64 runs (4 on a 4,000-spot
+        slide, 53 on a 300-spot one); 4 with a trained fusion.
     seed
         Random seed of every stochastic step (``sf.settings.seed`` when ``None``).
     key_added

@@ -44,3 +44,29 @@ def test_selection_needs_two_seeds(clean):
     X, graph, _ = clean
     with pytest.raises(ValueError, match="two seeds"):
         select_n_domains(X, graph, (2, 4), [0])
+
+
+def test_a_domain_the_mean_posterior_drops_is_restored_from_the_kept_run(monkeypatch):
+    """Three runs agree on two domains and each puts a third domain on a different spot:
+    the mean posterior drops it; the domains asked for are then the kept run's."""
+    from types import SimpleNamespace
+
+    import spatialfuse.cluster._selection as selection
+
+    def run(seed, **_):
+        proba = np.zeros((9, 3))
+        proba[:3] = [0.9, 0.05, 0.05]
+        proba[3:6] = [0.05, 0.9, 0.05]
+        proba[6:] = [0.6, 0.35, 0.05]
+        proba[6 + seed] = [0.3, 0.3, 0.4]
+        return SimpleNamespace(proba=proba, labels=proba.argmax(axis=1))
+
+    monkeypatch.setattr(selection, "hmrf_gmm", lambda X, graph, k, seed, **kw: run(seed))
+    consensus = consensus_hmrf(np.zeros((9, 2)), None, 3, [0, 1, 2])
+    assert np.bincount(consensus.labels, minlength=3)[2] == 0  # the average drops domain 2
+    complete = consensus.with_every_domain()
+    kept = consensus.runs[consensus.kept]
+    np.testing.assert_array_equal(complete.labels, kept.labels)
+    assert np.bincount(complete.labels, minlength=3).min() == 1
+    single = consensus_hmrf(np.zeros((9, 2)), None, 3, [0])
+    assert single.with_every_domain() is single  # nothing dropped: unchanged
