@@ -14,7 +14,7 @@ from spatialfuse._errors import ParameterError
 from spatialfuse.cohort import _run
 from spatialfuse.datasets._synthetic import synthetic
 
-FAST = {"epochs": "8", "n_top_genes": "100", "n_comps": "10"}
+FAST = {"epochs": "8", "n_top_genes": "100", "n_comps": "10", "n_runs": "4"}
 GOOD = ("s0", "s1", "s2")
 
 

@@ -105,7 +105,7 @@ def test_joint_domains_give_one_labelling_across_slides(joint):
 
 def test_one_anndata_with_a_library_column_is_analysed_in_place(sections):
     adata = sf.tl.concat_slides(sections)
-    assert sf.tl.joint_domains(adata, N_DOMAINS, seed=0, step_options=FAST) is None
+    assert sf.tl.joint_domains(adata, N_DOMAINS, seed=0, n_runs=4, step_options=FAST) is None
     assert sf._keys.DOMAIN in adata.obs and "X_joint" in adata.obsm
     adata.obs = adata.obs.drop(columns="library_id")
     with pytest.raises(InputError, match="library_id"):
