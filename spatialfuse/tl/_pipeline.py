@@ -311,7 +311,6 @@ class ImagePlan:
 
     read: bool
     weigh: bool  # sf.tl.weigh_image decides the weight
-    fixed_weight: float | None  # the weight step_options give the fusion
     why: str
 
 
@@ -354,7 +353,7 @@ def plan_image(
         info("reading the H&E: %s", why)
     else:
         info("no image used (%s): running expression-only", why)
-    return ImagePlan(read=read, weigh=weigh and read, fixed_weight=fixed_weight, why=why)
+    return ImagePlan(read=read, weigh=weigh and read, why=why)
 
 
 @dataclass(frozen=True)
