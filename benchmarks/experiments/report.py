@@ -1,0 +1,92 @@
+"""Tables of the experiments (``results/experiments/*.jsonl``) in ``results/experiments.md``.
+
+The image baselines come from ``results/image_weight.json`` (weight 0 = expression only,
+same seeds).
+Run: ``.venv/bin/python benchmarks/experiments/report.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import numpy as np
+from _shared import BENCHMARKS, OUT
+
+
+def _load(name: str) -> list[dict]:
+    with open(OUT / f"{name}.jsonl") as file:
+        return [json.loads(line) for line in file]
+
+
+def _cell(values: list[float]) -> str:
+    if not values:
+        return "–"
+    sd = np.std(values, ddof=1) if len(values) > 1 else 0.0
+    seeds = "" if len(values) == 5 else f" ({len(values)} seed{'s' if len(values) > 1 else ''})"
+    return f"{np.mean(values):.3f} ± {sd:.3f}{seeds}"
+
+
+def _panel(lines: list[str]) -> None:
+    lines += [
+        "## Why 2,000 genes lose on DLPFC (`panel_diagnosis.py`)",
+        "",
+        "| slide | genes | layer accuracy, raw PCs | averaged PCs | mixture from the layers: "
+        "ARI (loglik) | best of k-means starts: ARI (loglik) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in _load("panel_diagnosis"):
+        best = max((v for k, v in r.items() if k.startswith("kmeans")), key=lambda v: v["loglik"])
+        start = r["layer_start"]
+        lines.append(
+            f"| {r['slide']} | {r['variant'].removeprefix('genes_')} | {r['accuracy_raw']:.3f} "
+            f"| {r['accuracy_averaged']:.3f} | {start['ari']:.3f} ({start['loglik']:.2f}) "
+            f"| {best['ari']:.3f} ({best['loglik']:.2f}) |"
+        )
+    lines.append("")
+
+
+def _image(lines: list[str]) -> None:
+    with open(BENCHMARKS / "results" / "image_weight.json") as file:
+        base = defaultdict(list)
+        for r in json.load(file)["runs"]:
+            if r["weight"] == 0.0:
+                base[r["slide"]].append(r["ari"])
+    table = defaultdict(list)
+    for r in _load("image_evidence"):
+        key = (r["kind"], r["variant"], r["encoder"], r["level"], r["slide"])
+        table[key].append(r["ari"])
+    slides = sorted({k[-1] for k in table})
+    lines += [
+        "## The image as evidence (`image_evidence.py`)",
+        "",
+        "ARI at the annotated K; *expression only* is weight 0 of `image_weight.md` (same "
+        "seeds). `level`: `c` (tempered), the kernel width (edges), the largest weight "
+        "(uncertainty).",
+        "",
+        "| kind | variant | encoder | level | " + " | ".join(slides) + " |",
+        "|---|---|---|---|" + "---|" * len(slides),
+        "| expression only | | | | " + " | ".join(_cell(base[s]) for s in slides) + " |",
+    ]
+    for kind, variant, encoder, level in sorted({k[:4] for k in table}):
+        cells = [_cell(table[kind, variant, encoder, level, s]) for s in slides]
+        lines.append(f"| {kind} | {variant} | {encoder} | {level:g} | " + " | ".join(cells) + " |")
+    lines.append("")
+
+
+def main() -> None:
+    lines = [
+        "# Experiments: a diagnosis and ideas not adopted",
+        "",
+        "Scripts in `benchmarks/experiments/` (see its README): a diagnosis of the gene-panel "
+        "loss, and ways for the image to enter that were measured and not adopted. Other "
+        "expression representations are in the gene-panel table (`bench_gene_panel.py`).",
+        "",
+    ]
+    _panel(lines)
+    _image(lines)
+    (BENCHMARKS / "results" / "experiments.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
