@@ -12,7 +12,7 @@ otherwise, image features of ``sf.im.encode`` (``encoder``) after ``sf.im.tile_q
   acts through the start only.) ``level`` = ``c``; ``perspot`` (env ``PERSPOT=1``) sets
   ``c = 0`` on spots without a usable tile and fits the image block on the usable ones;
   a negative ``level`` also fits each run from a start of the whole embedding and keeps
-  the higher likelihood.
+  the higher likelihood; env ``START=joint`` starts every run from the whole embedding.
 - ``edges``: histology-aware graph weights, ``exp(-d^2 / (2 level median d^2))`` with ``d``
   the distance of the two tiles' leading 10 feature components (1 where a tile is
   unusable); used in the Potts prior (``potts``) or also in the neighbourhood average
@@ -44,6 +44,7 @@ from spatialfuse.tl._fuse import _image_components
 
 PERSPOT = os.environ.get("PERSPOT") == "1"
 EDGES = os.environ.get("EDGES", "potts")
+START = os.environ.get("START", "gene")
 STATE: dict = {"gene_dims": None, "c": 0.0, "usable": None, "start": None}
 
 
@@ -107,7 +108,7 @@ def _tempered(adata, truth, k, encoder, level, seed) -> float:
     hmrf.initial_mixture = _initial_mixture
     selection.hmrf_gmm = _best_start
     STATE.update(gene_dims=adata.obsm["X_pca"].shape[1], c=abs(level))
-    STATE["start"] = "best" if level < 0 else "gene"
+    STATE["start"] = "best" if level < 0 else START
     STATE["usable"] = adata.obs[sf._keys.TILE_USABLE].to_numpy(float) if PERSPOT else None
     options = {"fuse": {"image_weight": 0.5}}
     sf.tl.spatial_domains(adata, n_domains=k, seed=seed, encoder=encoder, step_options=options)
@@ -166,7 +167,7 @@ def job(args: tuple) -> dict:
     adata = base.copy()
     if kind == "tempered":
         score = _tempered(adata, truth, k, encoder, level, seed)
-        variant = "perspot" if PERSPOT else "uniform"
+        variant = ("perspot" if PERSPOT else "uniform") + ("" if START == "gene" else f"_{START}")
     elif kind == "edges":
         score, variant = _edges(adata, truth, k, level, seed), EDGES
     else:
