@@ -18,6 +18,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BENCHMARKS))
 OUT = BENCHMARKS / "results" / "experiments"
 
+from _common import mean_sd  # noqa: E402, F401  (re-exported for report.py)
+
 import spatialfuse as sf  # noqa: E402
 
 sf.settings.progress = False

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-import numpy as np
-from _shared import BENCHMARKS, OUT
+from _shared import BENCHMARKS, OUT, mean_sd
 
 
 def _load(name: str) -> list[dict]:
@@ -22,9 +21,8 @@ def _load(name: str) -> list[dict]:
 def _cell(values: list[float]) -> str:
     if not values:
         return "–"
-    sd = np.std(values, ddof=1) if len(values) > 1 else 0.0
     seeds = "" if len(values) == 5 else f" ({len(values)} seed{'s' if len(values) > 1 else ''})"
-    return f"{np.mean(values):.3f} ± {sd:.3f}{seeds}"
+    return mean_sd(values) + seeds
 
 
 def _panel(lines: list[str]) -> None:
