@@ -19,6 +19,9 @@ and the clustering are the package defaults at the annotated number of domains, 
 - ``smoothpcaN``: the 30 components with the most *spatially coherent* variance: the ``N``
   leading PCs of the scaled HVGs averaged over 1-hop neighbourhoods, then their 30 leading
   PCs (the default averages after choosing the 30 PCs; these runs pass ``n_hops=0``).
+- ``selfwA``: ``sf.pp.preprocess``'s PCs, each spot given weight ``A`` % against the mean of
+  its neighbours (the default's 1-hop average gives a spot the weight of each neighbour:
+  1/7 on a Visium grid, 1/9 on a legacy-ST grid); these runs pass ``n_hops=0``.
 
 Slides: the eight of ``_slides.SLIDES`` plus 151673 and 151674 restricted to their 2,000 and
 3,000 ``seurat`` HVGs. Writes ``results/gene_panel.json`` and ``results/gene_panel.md``.
@@ -59,6 +62,8 @@ VARIANTS = (
     "moransel10",
     "smoothpca50",
     "smoothpca100",
+    "selfw30",
+    "selfw50",
 )
 SEEDS = range(5)
 N_TOP = 3000
@@ -141,6 +146,7 @@ def _representation(adata, variant: str) -> np.ndarray:
 
 def _task(job: tuple[str, int | None, str]) -> list[dict]:
     import scanpy as sc
+    import scipy.sparse as sp
     from _slides import SLIDES, n_domains
 
     import spatialfuse as sf
@@ -152,13 +158,22 @@ def _task(job: tuple[str, int | None, str]) -> list[dict]:
     sf.gr.spatial_graph(base)
     if variant == "base":
         sf.pp.preprocess(base, seed=0)
+    elif variant.startswith("selfw"):
+        sf.pp.preprocess(base, seed=0)
+        share = float(variant[len("selfw") :]) / 100
+        X = base.obsm[sf._keys.PCA]
+        W = sp.csr_matrix(base.obsp["spatial_connectivities"], dtype=bool).astype(np.float64)
+        W.setdiag(0)
+        W = sp.diags(1 / np.maximum(np.asarray(W.sum(axis=1)).ravel(), 1)) @ W
+        base.obsm[sf._keys.PCA] = share * X + (1 - share) * (W @ X)
     else:
         X = _representation(base, variant)
         base.obsm[sf._keys.PCA] = sc.pp.pca(X, n_comps=N_COMPS, random_state=0)
         base.layers[sf._keys.COUNTS_LAYER] = base.X.copy()
     truth = base.obs[SLIDES[name].truth].to_numpy(dtype=object)
-    # smoothpca components are already neighbourhood averages
-    options = {"fuse": {"n_hops": 0}} if variant.startswith("smoothpca") else None
+    # these components are already neighbourhood averages
+    averaged = variant.startswith(("smoothpca", "selfw"))
+    options = {"fuse": {"n_hops": 0}} if averaged else None
     out = []
     for seed in SEEDS:
         adata = base.copy()
