@@ -69,6 +69,7 @@ def _candidate(
     n_runs: int | str,
     n_init: int = 5,
     auto_runs_max: int | None = None,
+    covariance: str = "tied",
 ) -> dict:
     options: dict[str, Any] = {
         "fusion": "smoothed",
@@ -78,6 +79,8 @@ def _candidate(
             "cluster_domains": {"init": init, "n_init": n_init},
         },
     }
+    if covariance != "tied":
+        options["step_options"]["cluster_domains"]["covariance"] = covariance
     if auto_runs_max is not None:
         options[AUTO_RUNS_MAX] = auto_runs_max
     return options
@@ -105,6 +108,11 @@ CANDIDATES["hops1_pcs30_gmm_runs4_ninit1"] = _candidate(1, 30, "gmm", 4, 1)
 # more consensus runs on small slides (legacy ST: 170-350 spots), where single runs vary most
 for _max in (32, 64):
     CANDIDATES[f"hops1_pcs30_gmm_runsauto{_max}"] = _candidate(1, 30, "gmm", "auto", 5, _max)
+# the mixture's covariance (the default ties one full covariance across domains)
+for _cov in ("diag", "full"):
+    CANDIDATES[f"hops1_pcs30_gmm{_cov}_runsauto64"] = _candidate(
+        1, 30, "gmm", "auto", 5, 64, covariance=_cov
+    )
 
 
 def _source_hash() -> str:
