@@ -5,7 +5,9 @@ her2st A1, ~31 px per spot, black masked background; MOB rep 12, ~36 px per spot
 synthetic slides of ``sf.datasets.synthetic`` (``complementary`` at hires and lowres: six
 domains that need both modalities; ``corrupted_image`` at hires: expression separates every
 domain, a third of the slide's image is blank or blurred; ``missing_tiles`` at hires:
-complementary with a quarter of the tiles missing). For each fixed image weight ``w`` in
+complementary with a quarter of the tiles missing), and two controls whose tile features are
+put in a random spatial order (``+permuted``: the synthetic complementary slide and MOB, as if
+the image belonged to another slide). For each fixed image weight ``w`` in
 ``WEIGHTS`` the run is ``sf.tl.spatial_domains`` at the annotated K with
 ``step_options={"fuse": {"image_weight": w}}`` (handcrafted encoder), seeds 0-4; the
 ``default`` row is ``sf.tl.spatial_domains`` at its defaults, where
@@ -36,7 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, mean_sd, write_results  # noqa: E402
 from _slides import SLIDES, load, n_domains  # noqa: E402
 
-from spatialfuse.tl._image_weight import MAX_AGREEMENT, MIN_SPOT_PX  # noqa: E402
+from spatialfuse.tl._image_weight import (  # noqa: E402
+    MAX_AGREEMENT,
+    MIN_COHERENCE,
+    MIN_SPOT_PX,
+)
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.35)
 SEEDS = range(5)
@@ -48,6 +54,7 @@ SYNTHETIC = (
     "corrupted_image:hires",
     "missing_tiles:hires",
 )
+PERMUTED = ("complementary:hires+permuted", "mob_rep12+permuted")
 DEFAULT = "default"  # the row of sf.tl.spatial_domains at its defaults: weigh_image decides
 
 
@@ -68,11 +75,15 @@ def _measure(name: str, default_only: bool = False) -> list[dict]:
 
     sf.settings.progress = False
     sf.settings.verbosity = "WARNING"
-    base, truth, k = _slide(name)
+    slide, _, control = name.partition("+")
+    base, truth, k = _slide(slide)
     sf.pp.preprocess(base, seed=0)
     sf.gr.spatial_graph(base)
     sf.im.tile_quality(base)
     sf.im.encode(base, encoder="handcrafted", seed=0)
+    if control == "permuted":
+        order = np.random.default_rng(0).permutation(base.n_obs)
+        base.obsm[sf._keys.HISTOLOGY] = base.obsm[sf._keys.HISTOLOGY][order]
     lib = next(iter(base.uns["spatial"].values()))
     image = base.uns[sf._keys.TILES]["image"]
     scale = lib["scalefactors"].get(f"tissue_{image}_scalef", 1.0)
@@ -89,7 +100,7 @@ def _measure(name: str, default_only: bool = False) -> list[dict]:
         decision = adata.uns.get(sf._keys.IMAGE_DECISION, {})
         record = _record(sf, adata, truth, name, DEFAULT, seed, spot_px)
         record["chosen_weight"] = float(decision.get("weight", 0.0))
-        for key in ("stability_image", "stability_expression", "agreement"):
+        for key in ("coherence", "stability_image", "stability_expression", "agreement"):
             record[key] = float(decision[key]) if key in decision else None
         out.append(record)
     return out
@@ -152,7 +163,7 @@ def leave_one_slide_out(records: list[dict], slides: list[str]) -> dict[str, dic
 
 
 def report(records: list[dict]) -> str:
-    slides = [s for s in (*REAL, *SYNTHETIC) if any(r["slide"] == s for r in records)]
+    slides = [s for s in (*REAL, *SYNTHETIC, *PERMUTED) if any(r["slide"] == s for r in records)]
     head = "| image weight | " + " | ".join(slides) + " |"
     lines = [
         "# Image weight of the default core (`bench_image_weight.py`)",
@@ -183,28 +194,32 @@ def report(records: list[dict]) -> str:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Stability (mean pairwise ARI of the clustering runs) of the image alone against "
-        "expression alone, as `weigh_image` measures it (mean over seeds; `-`: the image is "
-        f"not read, spots under {MIN_SPOT_PX:g} px):",
+        "What `weigh_image` measures (mean over seeds): the spatial coherence of the image "
+        f"components (at least {MIN_COHERENCE:g} to go on), then the stability (mean pairwise "
+        "ARI of the clustering runs) of the image alone against expression alone, and the "
+        f"agreement of their partitions (`-`: the image is not read, spots under {MIN_SPOT_PX:g} "
+        "px, or not clustered, coherence too low):",
         "",
-        "| slide | image | expression | image - expression | agreement (ARI) | "
+        "| slide | coherence | image | expression | image - expression | agreement (ARI) | "
         "default - expression-only |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in slides:
         rs = [r for r in records if r["slide"] == s and r["weight"] == DEFAULT]
         gain = _ari(records, s, DEFAULT) - _ari(records, s, 0.0)
+        coherences = [r.get("coherence") for r in rs]
+        coherence = f"{np.mean(coherences):.3f}" if rs and None not in coherences else "-"
         if rs and rs[0]["stability_image"] is not None:
             image = np.mean([r["stability_image"] for r in rs])
             gene = np.mean([r["stability_expression"] for r in rs])
             agree = [r.get("agreement") for r in rs]
             agreement = f"{np.mean(agree):.3f}" if None not in agree else "-"
             lines.append(
-                f"| {s} | {image:.3f} | {gene:.3f} | {image - gene:+.3f} | {agreement} | "
-                f"{gain:+.3f} |"
+                f"| {s} | {coherence} | {image:.3f} | {gene:.3f} | {image - gene:+.3f} "
+                f"| {agreement} | {gain:+.3f} |"
             )
         else:
-            lines.append(f"| {s} | - | - | - | - | {gain:+.3f} |")
+            lines.append(f"| {s} | {coherence} | - | - | - | - | {gain:+.3f} |")
     loso = leave_one_slide_out(records, slides)
     lines += [
         "",
@@ -230,7 +245,7 @@ def report(records: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--slides", nargs="*", default=[*REAL, *SYNTHETIC])
+    parser.add_argument("--slides", nargs="*", default=[*REAL, *SYNTHETIC, *PERMUTED])
     parser.add_argument(
         "--default-only",
         action="store_true",

@@ -5,7 +5,8 @@ on a sparse spatial graph; :func:`consensus_hmrf` averages several of its runs a
 :func:`select_n_domains` picks the number of domains by their stability;
 :func:`align_labels` matches labels to a reference; :func:`most_agreeing` picks the medoid of
 several runs and :func:`mean_aligned_posterior` averages their posteriors;
-:func:`neighbourhood_mean` averages a representation over spatial neighbourhoods.
+:func:`neighbourhood_mean` averages a representation over spatial neighbourhoods and
+:func:`spatial_coherence` measures how much of it neighbours share.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ._gaussian import COVARIANCE_TYPES, MCLUST_NAMES, GaussianComponents
 from ._hmrf import INITS, HMRFResult, hmrf_gmm
 from ._potts import estimate_beta, prepare_graph
 from ._selection import ConsensusResult, consensus_hmrf, select_n_domains
-from ._smooth import neighbourhood_mean
+from ._smooth import neighbourhood_mean, spatial_coherence
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -34,4 +35,5 @@ __all__ = [
     "neighbourhood_mean",
     "prepare_graph",
     "select_n_domains",
+    "spatial_coherence",
 ]

@@ -16,12 +16,16 @@ from .._logging import info
 from .._params import FLAG, KEY, NON_NEGATIVE_REAL, SEED, Interval, validate_params
 from .._settings import resolve_seed
 from .._validation import available_images, choose_image, get_scalefactors, image_scale
-from ..cluster import ConsensusResult, consensus_hmrf, neighbourhood_mean
+from ..cluster import ConsensusResult, consensus_hmrf, neighbourhood_mean, spatial_coherence
 
 MIN_SPOT_PX = 8.0  # below this many pixels per spot diameter the image is not read
 STABILITY_MARGIN = 0.05  # the image alone must be this much more reproducible than expression
 MAX_AGREEMENT = 0.1  # ... and its partition this independent of expression's (ARI)
 IMAGE_WEIGHT = 0.1  # the image's share of the embedding when it is used
+# the image components' variance shared with spatial neighbours must reach this; tile
+# features in a random spatial order score about 0 (within 0.03), real and synthetic
+# H&E images 0.39-0.80 (benchmarks/results/image_weight.md)
+MIN_COHERENCE = 0.1
 WEIGH_RUNS = 10  # single-start clustering runs per modality that measure its stability
 WEIGH_MAX_ITER = 20  # EM iterations of each of those runs
 
@@ -53,6 +57,7 @@ def image_resolves_spots(adata: AnnData, library_id: str) -> tuple[bool, str]:
         "image_key": KEY,
         "graph_key": KEY,
         "margin": [NON_NEGATIVE_REAL],
+        "min_coherence": [Interval(Real, -1, 1, closed="both")],
         "max_agreement": [Interval(Real, -1, 1, closed="both")],
         "weight": [Interval(Real, 0, 1, closed="neither")],
         "library_key": [str, None],
@@ -67,6 +72,7 @@ def weigh_image(
     image_key: str = _keys.HISTOLOGY,
     graph_key: str = _keys.SPATIAL_CONNECTIVITIES,
     margin: float = STABILITY_MARGIN,
+    min_coherence: float = MIN_COHERENCE,
     max_agreement: float = MAX_AGREEMENT,
     weight: float = IMAGE_WEIGHT,
     library_key: str | None = None,
@@ -86,7 +92,12 @@ def weigh_image(
     reproducibly than expression, by at least ``margin``, and its partition is nearly
     independent of expression's (ARI between the two consensus partitions at most
     ``max_agreement``): the tissue then has structure that the image shows consistently and
-    expression does not. Otherwise the weight is 0.
+    expression does not. Otherwise the weight is 0. Before any of this, the image components
+    must be spatially coherent (:func:`sf.cluster.spatial_coherence` on the spots with a
+    usable tile at least ``min_coherence``): tile features in a random spatial order (an
+    image of another slide, or misregistered) can be clustered as reproducibly as real ones,
+    and independently of expression, so stability and agreement alone would let them in
+    (they did, in 1 of 3 seeds of a synthetic slide with its features permuted).
 
     Measured (``benchmarks/results/image_weight.md``, 5 seeds): image minus expression
     stability was +0.14 to +0.24 on a synthetic slide whose domains need the
@@ -108,6 +119,8 @@ def weigh_image(
         Image features and spatial graph.
     margin
         Stability advantage the image needs.
+    min_coherence
+        Smallest spatial coherence of the image components at which the image is weighed.
     max_agreement
         Largest ARI between the image's and expression's partitions at which the image counts
         as showing structure of its own.
@@ -125,8 +138,8 @@ def weigh_image(
 
     Returns
     -------
-    ``None`` or the copy. Writes ``uns['spatialfuse_image']``: ``weight``,
-    ``stability_image``, ``stability_expression``, ``agreement``, ``margin``,
+    ``None`` or the copy. Writes ``uns['spatialfuse_image']``: ``weight``, ``coherence``,
+    ``min_coherence``, ``stability_image``, ``stability_expression``, ``agreement``, ``margin``,
     ``max_agreement``, ``n_domains``, ``usable_fraction`` and ``decision`` (a sentence);
     with ``library_key``, ``weight``, ``decision`` and that record per slide (``slides``).
     """
@@ -137,6 +150,7 @@ def weigh_image(
         "image_key": image_key,
         "graph_key": graph_key,
         "margin": margin,
+        "min_coherence": min_coherence,
         "max_agreement": max_agreement,
         "weight": weight,
         "seed": seed,
@@ -175,6 +189,7 @@ def _weigh_slide(
     image_key: str,
     graph_key: str,
     margin: float,
+    min_coherence: float,
     max_agreement: float,
     weight: float,
     seed: int,
@@ -193,38 +208,47 @@ def _weigh_slide(
         "n_domains": n_domains,
         "usable_fraction": float(usable.mean()),
     }
+    graph = sp.csr_matrix(adata.obsp[graph_key])
+    image_graph = graph[usable][:, usable]
     if usable.sum() < 2 * n_domains:
         result["decision"] = f"no image weight: {int(usable.sum())} usable tiles are too few"
-    else:
-        graph = sp.csr_matrix(adata.obsp[graph_key])
-        # the spatial prior's strength that expression settled on, for both modalities
-        options = {k: params[k] for k in ("covariance", "init")}
-        options["beta"] = float(record["beta"])
-        seeds = [seed * WEIGH_RUNS + r for r in range(WEIGH_RUNS)]
-        image_graph = graph[usable][:, usable]
-        smoothed = neighbourhood_mean(image[usable], image_graph, _fuse_hops(adata))
-        by_image = _consensus(smoothed, image_graph, n_domains, seeds, options)
-        by_expression = _consensus(gene, graph, n_domains, seeds, options)
-        stability_image = float(by_image.stability)
-        stability_expression = float(by_expression.stability)
-        agreement = float(adjusted_rand_score(by_expression.labels[usable], by_image.labels))
-        steadier = stability_image - stability_expression >= margin
-        independent = agreement <= max_agreement
-        result.update(
-            weight=float(weight) if steadier and independent else 0.0,
-            stability_image=stability_image,
-            stability_expression=stability_expression,
-            agreement=agreement,
-            max_agreement=float(max_agreement),
-        )
+        return result
+    coherence = spatial_coherence(image[usable], image_graph)
+    result.update(coherence=coherence, min_coherence=float(min_coherence))
+    if coherence < min_coherence:
         result["decision"] = (
-            f"image weight {result['weight']:g}: at {n_domains} domains the image alone "
-            f"partitions the tissue {'more' if steadier else 'no more'} reproducibly than "
-            f"expression (run agreement {stability_image:.2f} vs {stability_expression:.2f}; "
-            f"the image needs +{margin:g}) and its partition is "
-            f"{'independent of' if independent else 'related to'} expression's (ARI "
-            f"{agreement:.2f}; at most {max_agreement:g} adds structure expression lacks)"
+            f"no image weight: neighbouring tiles are hardly more alike than random ones "
+            f"(spatial coherence of the image features {coherence:.2f}, below "
+            f"{min_coherence:g}); the image may belong to another slide or be misregistered"
         )
+        return result
+    # the spatial prior's strength that expression settled on, for both modalities
+    options = {k: params[k] for k in ("covariance", "init")}
+    options["beta"] = float(record["beta"])
+    seeds = [seed * WEIGH_RUNS + r for r in range(WEIGH_RUNS)]
+    smoothed = neighbourhood_mean(image[usable], image_graph, _fuse_hops(adata))
+    by_image = _consensus(smoothed, image_graph, n_domains, seeds, options)
+    by_expression = _consensus(gene, graph, n_domains, seeds, options)
+    stability_image = float(by_image.stability)
+    stability_expression = float(by_expression.stability)
+    agreement = float(adjusted_rand_score(by_expression.labels[usable], by_image.labels))
+    steadier = stability_image - stability_expression >= margin
+    independent = agreement <= max_agreement
+    result.update(
+        weight=float(weight) if steadier and independent else 0.0,
+        stability_image=stability_image,
+        stability_expression=stability_expression,
+        agreement=agreement,
+        max_agreement=float(max_agreement),
+    )
+    result["decision"] = (
+        f"image weight {result['weight']:g}: at {n_domains} domains the image alone "
+        f"partitions the tissue {'more' if steadier else 'no more'} reproducibly than "
+        f"expression (run agreement {stability_image:.2f} vs {stability_expression:.2f}; "
+        f"the image needs +{margin:g}) and its partition is "
+        f"{'independent of' if independent else 'related to'} expression's (ARI "
+        f"{agreement:.2f}; at most {max_agreement:g} adds structure expression lacks)"
+    )
     return result
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from spatialfuse.cluster import neighbourhood_mean
+from spatialfuse.cluster import neighbourhood_mean, spatial_coherence
 
 
 def _path(n: int) -> sp.csr_matrix:
@@ -40,3 +40,24 @@ def test_no_spot_borrows_from_an_unconnected_slide():
 def test_bad_hops_are_refused(bad):
     with pytest.raises(ValueError, match="n_hops"):
         neighbourhood_mean(np.zeros((3, 1)), _path(3), bad)
+
+
+def test_coherence_separates_spatial_structure_from_a_random_order(make_planted):
+    X, graph, _ = make_planted(20, 4, noise=1.0, seed=2)
+    banded = spatial_coherence(X, graph)
+    shuffled = spatial_coherence(X[np.random.default_rng(0).permutation(len(X))], graph)
+    assert banded > 0.3
+    assert abs(shuffled) < 0.05
+    assert spatial_coherence(np.ones((len(X), 3)), graph) == 0.0
+
+
+def test_coherence_of_a_linear_path_is_known():
+    # on a path, x_i = i: each inner spot equals its neighbours' mean, so the pooled Moran's
+    # I is close to 1 and exactly computable
+    X = np.arange(5, dtype=float)[:, None]
+    centred = X.ravel() - 2
+    neighbours = np.array([1, 1, 2, 3, 3], dtype=float) - 2
+    expected = (centred * neighbours).sum() / (centred**2).sum()
+    assert spatial_coherence(X, _path(5)) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="graph has shape"):
+        spatial_coherence(X, _path(4))

@@ -36,6 +36,20 @@ def test_default_uses_an_image_that_adds_structure(complementary):
     assert (complementary.obs[_keys.FUSION_WEIGHT_IMAGE] > 0).mean() > 0.9
 
 
+def test_tiles_in_a_random_spatial_order_get_no_weight(complementary):
+    real = complementary.uns[_keys.IMAGE_DECISION]
+    assert real["coherence"] >= real["min_coherence"]
+    shuffled = complementary.copy()
+    order = np.random.default_rng(0).permutation(shuffled.n_obs)
+    shuffled.obsm[_keys.HISTOLOGY] = shuffled.obsm[_keys.HISTOLOGY][order]
+    sf.tl.weigh_image(shuffled, seed=0)
+    decision = shuffled.uns[_keys.IMAGE_DECISION]
+    assert decision["weight"] == 0
+    assert abs(decision["coherence"]) < 0.05 < real["coherence"]
+    assert "spatial coherence" in decision["decision"]
+    assert "stability_image" not in decision  # no clustering runs were spent on it
+
+
 def test_expression_only_cannot_find_those_domains(complementary):
     alone = sf.datasets.synthetic(n_spots=2000, scenario="complementary", image="hires", seed=0)
     sf.tl.spatial_domains(alone, 6, seed=0, n_runs=2, use_image=False)
