@@ -51,16 +51,19 @@ def _image(lines: list[str]) -> None:
             if r["weight"] == 0.0:
                 base[r["slide"]].append(r["ari"])
     table = defaultdict(list)
-    for r in _load("image_evidence"):
+    records = _load("image_evidence") + [
+        {**r, "kind": "predicted"} for r in _load("image_predicted")
+    ]
+    for r in records:
         key = (r["kind"], r["variant"], r["encoder"], r["level"], r["slide"])
         table[key].append(r["ari"])
     slides = sorted({k[-1] for k in table})
     lines += [
-        "## The image as evidence (`image_evidence.py`)",
+        "## The image as evidence (`image_evidence.py`, `image_predicted.py`)",
         "",
         "ARI at the annotated K; *expression only* is weight 0 of `image_weight.md` (same "
         "seeds). `level`: `c` (tempered), the kernel width (edges), the largest weight "
-        "(uncertainty).",
+        "(uncertainty), `a` (predicted).",
         "",
         "| kind | variant | encoder | level | " + " | ".join(slides) + " |",
         "|---|---|---|---|" + "---|" * len(slides),
@@ -69,6 +72,29 @@ def _image(lines: list[str]) -> None:
     for kind, variant, encoder, level in sorted({k[:4] for k in table}):
         cells = [_cell(table[kind, variant, encoder, level, s]) for s in slides]
         lines.append(f"| {kind} | {variant} | {encoder} | {level:g} | " + " | ".join(cells) + " |")
+    lines.append("")
+
+
+def _image_diagnosis(lines: list[str]) -> None:
+    lines += [
+        "## Is the labelled structure in the tile features? (`image_diagnosis.py`)",
+        "",
+        "20 leading PCs of the standardised features, as they are (hops 0) or averaged over "
+        "1-hop neighbourhoods (hops 1). *accuracy*: 5-fold logistic regression predicting the "
+        "labels (is the structure there?); *k-means*: ARI of k-means at the annotated K (is "
+        "it the dominant structure?).",
+        "",
+        "| slide | features | encoder | hops | accuracy | k-means ARI |",
+        "|---|---|---|---|---|---|",
+    ]
+    records = _load("image_diagnosis")
+    records.sort(key=lambda r: (r["slide"], r["features"] != "image", r["encoder"], r["hops"]))
+    for r in records:
+        encoder = r["encoder"] if r["features"] == "image" else ""
+        lines.append(
+            f"| {r['slide']} | {r['features']} | {encoder} | {r['hops']} "
+            f"| {r['accuracy']:.3f} | {r['kmeans_ari']:.3f} |"
+        )
     lines.append("")
 
 
@@ -83,6 +109,7 @@ def main() -> None:
     ]
     _panel(lines)
     _image(lines)
+    _image_diagnosis(lines)
     (BENCHMARKS / "results" / "experiments.md").write_text("\n".join(lines))
 
 
