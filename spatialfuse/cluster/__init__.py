@@ -6,13 +6,15 @@ on a sparse spatial graph; :func:`consensus_hmrf` averages several of its runs a
 :func:`align_labels` matches labels to a reference; :func:`most_agreeing` picks the medoid of
 several runs and :func:`mean_aligned_posterior` averages their posteriors;
 :func:`neighbourhood_mean` averages a representation over spatial neighbourhoods and
-:func:`spatial_coherence` measures how much of it neighbours share.
+:func:`spatial_coherence` measures how much of it neighbours share; :func:`cross_modal_vote`
+teaches a second modality the domains of the first.
 """
 
 from __future__ import annotations
 
 from ._align import align_labels
 from ._consensus import mean_aligned_posterior, most_agreeing
+from ._crossmodal import CrossModalVote, cross_modal_vote
 from ._gaussian import COVARIANCE_TYPES, MCLUST_NAMES, GaussianComponents
 from ._hmrf import INITS, HMRFResult, hmrf_gmm
 from ._potts import estimate_beta, prepare_graph
@@ -24,10 +26,12 @@ __all__ = [
     "MCLUST_NAMES",
     "INITS",
     "ConsensusResult",
+    "CrossModalVote",
     "GaussianComponents",
     "HMRFResult",
     "align_labels",
     "consensus_hmrf",
+    "cross_modal_vote",
     "estimate_beta",
     "hmrf_gmm",
     "mean_aligned_posterior",

@@ -3,7 +3,7 @@ version."""
 
 from ._domains import align_domains, cluster_domains, domain_markers
 from ._fuse import fuse
-from ._image_weight import weigh_image
+from ._image_weight import refine_with_image, weigh_image
 from ._joint import joint_domains
 from ._pipeline import spatial_domains
 from ._slides import concat_slides, integrate_slides
@@ -17,6 +17,7 @@ __all__ = [
     "fuse",
     "integrate_slides",
     "joint_domains",
+    "refine_with_image",
     "spatial_domains",
     "umap",
     "weigh_image",

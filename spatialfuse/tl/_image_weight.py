@@ -16,7 +16,13 @@ from .._logging import info
 from .._params import FLAG, KEY, NON_NEGATIVE_REAL, SEED, Interval, validate_params
 from .._settings import resolve_seed
 from .._validation import available_images, choose_image, get_scalefactors, image_scale
-from ..cluster import ConsensusResult, consensus_hmrf, neighbourhood_mean, spatial_coherence
+from ..cluster import (
+    ConsensusResult,
+    consensus_hmrf,
+    cross_modal_vote,
+    neighbourhood_mean,
+    spatial_coherence,
+)
 
 MIN_SPOT_PX = 8.0  # below this many pixels per spot diameter the image is not read
 STABILITY_MARGIN = 0.05  # the image alone must be this much more reproducible than expression
@@ -26,6 +32,13 @@ IMAGE_WEIGHT = 0.1  # the image's share of the embedding when it is used
 # features in a random spatial order score about 0 (within 0.03), real and synthetic
 # H&E images 0.39-0.80 (benchmarks/results/image_weight.md)
 MIN_COHERENCE = 0.1
+# the image votes on expression's domains (refine_with_image) when it predicts them with at
+# least this chance-corrected agreement (Cohen's kappa; a prior, not tuned: real H&E here
+# 0.87-0.96, tile features in a random spatial order 0.20, images that show other structure
+# 0.12-0.15), with this weight on its log-likelihood ratio (chosen leave-one-slide-out
+# from 0.5 / 1 / 2: benchmarks/results/experiments.md)
+MIN_VOTE_KAPPA = 0.5
+VOTE_STRENGTH = 2.0
 WEIGH_RUNS = 10  # single-start clustering runs per modality that measure its stability
 WEIGH_MAX_ITER = 20  # EM iterations of each of those runs
 
@@ -179,6 +192,114 @@ def weigh_image(
         }
     adata.uns[_keys.IMAGE_DECISION] = result
     info("%s", result["decision"])
+    return adata if copy else None
+
+
+@validate_params(
+    {
+        "adata": [AnnData],
+        "domain_key": KEY,
+        "image_key": KEY,
+        "graph_key": KEY,
+        "strength": [NON_NEGATIVE_REAL],
+        "min_kappa": [Interval(Real, -1, 1, closed="both")],
+        "seed": SEED,
+        "copy": FLAG,
+    }
+)
+def refine_with_image(
+    adata: AnnData,
+    *,
+    domain_key: str = _keys.DOMAIN,
+    image_key: str = _keys.HISTOLOGY,
+    graph_key: str = _keys.SPATIAL_CONNECTIVITIES,
+    strength: float = VOTE_STRENGTH,
+    min_kappa: float = MIN_VOTE_KAPPA,
+    seed: int | None = None,
+    copy: bool = False,
+) -> AnnData | None:
+    """Let the image vote on the expression domains, spot by spot, when it can tell them apart.
+
+    The image's features rarely *cluster* into the tissue's domains (their main variation is
+    stain, density and texture), but they often *predict* them: on her2st A1 and MOB a
+    logistic regression on the tile features predicts the labels as well as expression does
+    (``benchmarks/results/experiments.md``). So the image is taught the expression domains
+    (:func:`sf.cluster.cross_modal_vote`: a classifier learns them on the spots whose
+    expression posterior is at least 0.9 and usable tiles) and votes on every spot with a
+    likelihood ratio; the domains become the argmax of ``log P_expression + strength * log
+    ratio``. A spot changes domain only where that vote overrules expression, typically at
+    domain borders and where expression is uncertain. The vote is cast only when the
+    classifier's out-of-fold predictions on the training spots agree with expression beyond
+    chance (Cohen's kappa at least ``min_kappa``); otherwise nothing changes.
+
+    Parameters
+    ----------
+    adata
+        The slide, clustered (``obs[domain_key]``, ``obsm[domain_key + '_proba']``), with
+        image features in ``obsm[image_key]`` (:func:`sf.im.encode`) and tile QC in
+        ``obs['tile_usable']`` when available.
+    domain_key
+        ``obs``/``obsm`` key of the domains and their posterior.
+    image_key, graph_key
+        Image features and spatial graph.
+    strength
+        Weight of the image's log-likelihood ratio; 0 changes nothing.
+    min_kappa
+        Smallest kappa at which the image votes.
+    seed
+        Seed of the folds (``sf.settings.seed`` when ``None``).
+    copy
+        Return a modified copy instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None`` or the copy. When the image votes, rewrites ``obs[domain_key]``, its posterior
+    and confidence. Always records ``uns['spatialfuse_image']['vote']``: ``applied``,
+    ``kappa``, ``accuracy``, ``n_sure``, ``strength``, ``min_kappa``, ``changed_fraction``
+    and ``decision`` (a sentence), and logs the decision.
+    """
+    adata = adata.copy() if copy else adata
+    seed = resolve_seed(seed)
+    proba_key = domain_key + _keys.DOMAIN_PROBA_SUFFIX
+    proba = np.asarray(adata.obsm[proba_key], dtype=np.float64)
+    features = np.asarray(adata.obsm[image_key], dtype=np.float64)
+    usable: np.ndarray = np.isfinite(features).all(axis=1)
+    if _keys.TILE_USABLE in adata.obs:
+        usable &= adata.obs[_keys.TILE_USABLE].to_numpy(dtype=bool)
+    vote = cross_modal_vote(features, proba, adata.obsp[graph_key], usable=usable, seed=seed)
+    record: dict[str, Any] = {
+        "applied": False,
+        "kappa": vote.kappa,
+        "accuracy": vote.accuracy,
+        "n_sure": vote.n_sure,
+        "strength": float(strength),
+        "min_kappa": float(min_kappa),
+        "changed_fraction": 0.0,
+    }
+    if not vote.kappa >= min_kappa:  # NaN: too few sure spots to learn from
+        record["decision"] = (
+            f"no image vote: the image predicts the expression domains no better than "
+            f"kappa {vote.kappa:.2f} (needs {min_kappa:g})"
+        )
+    else:
+        score = np.log(np.clip(proba, 1e-300, None)) + strength * np.log(vote.ratio)
+        combined = np.exp(score - score.max(axis=1, keepdims=True))
+        combined /= combined.sum(axis=1, keepdims=True)
+        labels = adata.obs[domain_key].cat.codes.to_numpy().copy()
+        overruled = combined.argmax(axis=1) != proba.argmax(axis=1)
+        labels[overruled] = combined.argmax(axis=1)[overruled]
+        categories = adata.obs[domain_key].cat.categories
+        adata.obs[domain_key] = pd.Categorical.from_codes(labels, categories=categories)
+        adata.obsm[proba_key] = combined.astype(np.float32)
+        adata.obs[domain_key + _keys.DOMAIN_CONFIDENCE_SUFFIX] = combined.max(axis=1)
+        record.update(applied=True, changed_fraction=float(overruled.mean()))
+        record["decision"] = (
+            f"image vote (strength {strength:g}): it predicts the expression domains with "
+            f"kappa {vote.kappa:.2f} (needs {min_kappa:g}) and moved "
+            f"{100 * overruled.mean():.1f} % of the spots"
+        )
+    adata.uns.setdefault(_keys.IMAGE_DECISION, {})["vote"] = record
+    info("%s", record["decision"])
     return adata if copy else None
 
 

@@ -34,7 +34,7 @@ from .._validation import (
     validate_visium,
 )
 from ..cluster import mean_aligned_posterior, most_agreeing
-from ._image_weight import image_resolves_spots, weigh_image
+from ._image_weight import image_resolves_spots, refine_with_image, weigh_image
 from ._slides import cross_slide_edges, encode_slides, integrate_slides
 
 EXPRESSION_METHODS = ("smoothed", "gene")  # fusion methods that never read the image
@@ -51,9 +51,13 @@ STEPS = (
     "fuse",
     "cluster_domains",
     "weigh_image",
+    "refine_with_image",
 )
-# several slides: tiles are cut and scored inside "encode", slide by slide
-JOINT_STEPS = (*(s for s in STEPS if s != "tile_quality"), "integrate")
+# several slides: tiles are cut and scored inside "encode", slide by slide; no image vote
+JOINT_STEPS = (
+    *(s for s in STEPS if s not in ("tile_quality", "refine_with_image")),
+    "integrate",
+)
 
 
 def _peak_rss_mb() -> float:
@@ -199,7 +203,10 @@ def spatial_domains(
     Runs :func:`sf.pp.preprocess`, :func:`sf.gr.spatial_graph`, :func:`sf.im.tile_quality`,
     :func:`sf.im.encode`, :func:`sf.tl.fuse` and :func:`sf.tl.cluster_domains`. A step whose
     result is already in ``adata`` is reused unless ``recompute=True``. A slide without an
-    image (or ``use_image=False``) runs expression-only.
+    image (or ``use_image=False``) runs expression-only. With an image that resolves the
+    spots, :func:`sf.tl.weigh_image` decides whether it joins the embedding (then the
+    domains are clustered again) and, when it does not, :func:`sf.tl.refine_with_image`
+    lets it vote on the expression domains spot by spot if it can tell them apart.
 
     Parameters
     ----------
@@ -250,7 +257,7 @@ def spatial_domains(
     step_options
         Extra keyword arguments per step, e.g. ``{"fuse": {"epochs": 200}}``; step names are
         ``preprocess``, ``spatial_graph``, ``tile_quality``, ``encode``, ``fuse``,
-        ``cluster_domains``.
+        ``cluster_domains``, ``weigh_image``, ``refine_with_image``.
     cache_dir
         Folder of the step cache (e.g. :func:`spatialfuse._cache.default_cache_dir`); ``None``
         disables it. Each computed step's outputs are checkpointed there, keyed by a hash of
@@ -499,6 +506,18 @@ def run_slides(
             _add_image(
                 adata, runner, seed, n_runs, fuse_options, cluster_options, weigh_options, integrate
             )
+            if not joint and not adata.uns[_keys.IMAGE_DECISION]["weight"]:
+                runner.run(
+                    "refine_with_image",
+                    False,
+                    refine_with_image,
+                    {
+                        "domain_key": key_added,
+                        "seed": seed,
+                        **options.get("refine_with_image", {}),
+                    },
+                    depends=["weigh_image"],
+                )
     else:
         _trained_runs(
             adata,

@@ -56,14 +56,50 @@ def test_expression_only_cannot_find_those_domains(complementary):
     assert _ari(alone) < _ari(complementary) - 0.2
 
 
-def test_a_corrupted_image_gets_no_weight():
+@pytest.fixture(scope="module")
+def corrupted():
+    """Expression and image both separate every domain; a third of the image is damaged."""
     adata = sf.datasets.synthetic(n_spots=900, scenario="corrupted_image", image="hires", seed=0)
+    expression = sf.tl.spatial_domains(adata, 6, seed=0, n_runs=2, use_image=False, copy=True)
     sf.tl.spatial_domains(adata, 6, seed=0, n_runs=2)
+    return adata, expression
+
+
+def test_a_corrupted_image_gets_no_weight(corrupted):
+    adata, _ = corrupted
     decision = adata.uns[_keys.IMAGE_DECISION]
     assert decision["weight"] == 0
     assert decision["agreement"] > decision["max_agreement"]  # the image repeats expression
     assert "related to expression's" in decision["decision"]
     assert "cluster_domains_with_image" not in adata.uns[_keys.PIPELINE]["steps"]
+
+
+def test_an_image_that_predicts_the_domains_votes_on_them(corrupted):
+    adata, expression = corrupted
+    vote = adata.uns[_keys.IMAGE_DECISION]["vote"]
+    assert vote["applied"] and vote["kappa"] >= vote["min_kappa"]
+    assert 0 < vote["changed_fraction"] < 0.2  # a vote at the margins, not a new partition
+    assert "refine_with_image" in adata.uns[_keys.PIPELINE]["steps"]
+    assert adata.uns[_keys.PIPELINE]["image"]["vote"]["applied"]  # report.json carries it
+    changed = adata.obs[_keys.DOMAIN].to_numpy() != expression.obs[_keys.DOMAIN].to_numpy()
+    assert changed.mean() == pytest.approx(vote["changed_fraction"])
+    assert _ari(adata) >= _ari(expression) - 0.01
+
+
+def test_an_image_that_cannot_tell_the_domains_apart_changes_nothing(corrupted):
+    _, expression = corrupted
+    shuffled = expression.copy()
+    sf.im.tile_quality(shuffled)
+    sf.im.encode(shuffled, encoder="handcrafted", seed=0)
+    order = np.random.default_rng(0).permutation(shuffled.n_obs)
+    shuffled.obsm[_keys.HISTOLOGY] = shuffled.obsm[_keys.HISTOLOGY][order]
+    sf.tl.refine_with_image(shuffled, seed=0)
+    vote = shuffled.uns[_keys.IMAGE_DECISION]["vote"]
+    assert not vote["applied"] and vote["kappa"] < vote["min_kappa"]
+    assert "no image vote" in vote["decision"]
+    np.testing.assert_array_equal(
+        shuffled.obs[_keys.DOMAIN].to_numpy(), expression.obs[_keys.DOMAIN].to_numpy()
+    )
 
 
 def test_coarse_images_are_not_read(caplog):
