@@ -263,7 +263,7 @@ def refine_with_image(
     proba_key = domain_key + _keys.DOMAIN_PROBA_SUFFIX
     proba = np.asarray(adata.obsm[proba_key], dtype=np.float64)
     features = np.asarray(adata.obsm[image_key], dtype=np.float64)
-    usable: np.ndarray = np.isfinite(features).all(axis=1)
+    usable = np.asarray(np.isfinite(features).all(axis=1), dtype=bool)
     if _keys.TILE_USABLE in adata.obs:
         usable &= adata.obs[_keys.TILE_USABLE].to_numpy(dtype=bool)
     vote = cross_modal_vote(features, proba, adata.obsp[graph_key], usable=usable, seed=seed)
