@@ -11,7 +11,8 @@ the image belonged to another slide). For each fixed image weight ``w`` in
 ``WEIGHTS`` the run is ``sf.tl.spatial_domains`` at the annotated K with
 ``step_options={"fuse": {"image_weight": w}}`` (handcrafted encoder), seeds 0-4; the
 ``default`` row is ``sf.tl.spatial_domains`` at its defaults, where
-``sf.tl.weigh_image`` decides the weight without labels (the image alone must partition the
+``sf.tl.weigh_image`` decides the weight without labels and, when it gives none,
+``sf.tl.refine_with_image`` lets the image vote on the domains if it predicts them (the image alone must partition the
 tissue more reproducibly than expression alone, by a margin). The margin is also chosen
 leave-one-slide-out from ``MARGINS``. Writes ``results/image_weight.{json,md}``.
 
@@ -102,6 +103,10 @@ def _measure(name: str, default_only: bool = False) -> list[dict]:
         record["chosen_weight"] = float(decision.get("weight", 0.0))
         for key in ("coherence", "stability_image", "stability_expression", "agreement"):
             record[key] = float(decision[key]) if key in decision else None
+        vote = decision.get("vote", {})
+        record["vote_kappa"] = vote.get("kappa")
+        record["vote_applied"] = bool(vote.get("applied", False))
+        record["vote_changed"] = float(vote.get("changed_fraction", 0.0))
         out.append(record)
     return out
 
@@ -201,14 +206,20 @@ def report(records: list[dict]) -> str:
         "px, or not clustered, coherence too low):",
         "",
         "| slide | coherence | image | expression | image - expression | agreement (ARI) | "
-        "default - expression-only |",
-        "|---|---|---|---|---|---|---|",
+        "vote: kappa (seeds applied, spots moved) | default - expression-only |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in slides:
         rs = [r for r in records if r["slide"] == s and r["weight"] == DEFAULT]
         gain = _ari(records, s, DEFAULT) - _ari(records, s, 0.0)
         coherences = [r.get("coherence") for r in rs]
         coherence = f"{np.mean(coherences):.3f}" if rs and None not in coherences else "-"
+        kappas = [r.get("vote_kappa") for r in rs]
+        vote = "-"
+        if rs and None not in kappas:
+            applied = sum(r["vote_applied"] for r in rs)
+            moved = 100 * np.mean([r["vote_changed"] for r in rs])
+            vote = f"{np.nanmean(kappas):.2f} ({applied} of {len(rs)}, {moved:.1f} %)"
         if rs and rs[0]["stability_image"] is not None:
             image = np.mean([r["stability_image"] for r in rs])
             gene = np.mean([r["stability_expression"] for r in rs])
@@ -216,10 +227,10 @@ def report(records: list[dict]) -> str:
             agreement = f"{np.mean(agree):.3f}" if None not in agree else "-"
             lines.append(
                 f"| {s} | {coherence} | {image:.3f} | {gene:.3f} | {image - gene:+.3f} "
-                f"| {agreement} | {gain:+.3f} |"
+                f"| {agreement} | {vote} | {gain:+.3f} |"
             )
         else:
-            lines.append(f"| {s} | {coherence} | - | - | - | - | {gain:+.3f} |")
+            lines.append(f"| {s} | {coherence} | - | - | - | - | {vote} | {gain:+.3f} |")
     loso = leave_one_slide_out(records, slides)
     lines += [
         "",

@@ -34,9 +34,9 @@ IMAGE_WEIGHT = 0.1  # the image's share of the embedding when it is used
 MIN_COHERENCE = 0.1
 # the image votes on expression's domains (refine_with_image) when it predicts them with at
 # least this chance-corrected agreement (Cohen's kappa; a prior, not tuned: real H&E here
-# 0.87-0.96, tile features in a random spatial order 0.20, images that show other structure
-# 0.12-0.15), with this weight on its log-likelihood ratio (chosen leave-one-slide-out
-# from 0.5 / 1 / 2: benchmarks/results/experiments.md)
+# 0.92-0.96, tile features in a random spatial order 0.11-0.18, an image that shows other
+# structure than expression 0.13), with this weight on its log-likelihood ratio (chosen
+# leave-one-slide-out from 0.5 / 1 / 2: benchmarks/results/experiments.md)
 MIN_VOTE_KAPPA = 0.5
 VOTE_STRENGTH = 2.0
 WEIGH_RUNS = 10  # single-start clustering runs per modality that measure its stability
