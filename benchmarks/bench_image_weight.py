@@ -11,10 +11,12 @@ the image belonged to another slide). For each fixed image weight ``w`` in
 ``WEIGHTS`` the run is ``sf.tl.spatial_domains`` at the annotated K with
 ``step_options={"fuse": {"image_weight": w}}`` (handcrafted encoder), seeds 0-4; the
 ``default`` row is ``sf.tl.spatial_domains`` at its defaults, where
-``sf.tl.weigh_image`` decides the weight without labels and, when it gives none,
-``sf.tl.refine_with_image`` lets the image vote on the domains if it predicts them (the image alone must partition the
-tissue more reproducibly than expression alone, by a margin). The margin is also chosen
-leave-one-slide-out from ``MARGINS``. Writes ``results/image_weight.{json,md}``.
+``sf.tl.weigh_image`` decides the weight without labels (the image features must be
+spatially coherent, and the image alone must partition the tissue more reproducibly than
+expression alone, by a margin, and independently of it) and, when it gives none,
+``sf.tl.refine_with_image`` lets the image vote on the domains if it predicts them. The
+margin is also chosen leave-one-slide-out from ``MARGINS``. Writes
+``results/image_weight.{json,md}``.
 
 Run: ``.venv/bin/python benchmarks/bench_image_weight.py [--processes 2]`` (about 25 min);
 ``--slides A B`` re-runs those slides and keeps the last results of the others.
