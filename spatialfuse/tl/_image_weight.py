@@ -276,31 +276,53 @@ def refine_with_image(
         "min_kappa": float(min_kappa),
         "changed_fraction": 0.0,
     }
+    labels = adata.obs[domain_key].cat.codes.to_numpy()
     if not vote.kappa >= min_kappa:  # NaN: too few sure spots to learn from
         record["decision"] = (
             f"no image vote: the image predicts the expression domains no better than "
             f"kappa {vote.kappa:.2f} (needs {min_kappa:g})"
         )
+    elif (voted := _vote(proba, labels, vote.ratio, strength)) is None:
+        record["decision"] = (
+            f"no image vote: it predicts the expression domains (kappa {vote.kappa:.2f}) but "
+            "would take more than half the spots of a domain even at a quarter of its strength"
+        )
     else:
-        score = np.log(np.clip(proba, 1e-300, None)) + strength * np.log(vote.ratio)
-        combined = np.exp(score - score.max(axis=1, keepdims=True))
-        combined /= combined.sum(axis=1, keepdims=True)
-        labels = adata.obs[domain_key].cat.codes.to_numpy().copy()
-        overruled = combined.argmax(axis=1) != proba.argmax(axis=1)
-        labels[overruled] = combined.argmax(axis=1)[overruled]
+        new_labels, combined, used = voted
         categories = adata.obs[domain_key].cat.categories
-        adata.obs[domain_key] = pd.Categorical.from_codes(labels, categories=categories)
+        adata.obs[domain_key] = pd.Categorical.from_codes(new_labels, categories=categories)
         adata.obsm[proba_key] = combined.astype(np.float32)
         adata.obs[domain_key + _keys.DOMAIN_CONFIDENCE_SUFFIX] = combined.max(axis=1)
-        record.update(applied=True, changed_fraction=float(overruled.mean()))
+        moved = float((new_labels != labels).mean())
+        record.update(applied=True, changed_fraction=moved, strength=used)
         record["decision"] = (
-            f"image vote (strength {strength:g}): it predicts the expression domains with "
-            f"kappa {vote.kappa:.2f} (needs {min_kappa:g}) and moved "
-            f"{100 * overruled.mean():.1f} % of the spots"
+            f"image vote (strength {used:g}): it predicts the expression domains with "
+            f"kappa {vote.kappa:.2f} (needs {min_kappa:g}) and moved {100 * moved:.1f} % of "
+            "the spots"
         )
     adata.uns.setdefault(_keys.IMAGE_DECISION, {})["vote"] = record
     info("%s", record["decision"])
     return adata if copy else None
+
+
+def _vote(
+    proba: np.ndarray, labels: np.ndarray, ratio: np.ndarray, strength: float
+) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Labels and posterior after the image's vote at ``strength``, halved (at most twice)
+    until no domain loses more than half of its spots: the vote refines expression's
+    domains, it does not replace them. ``None`` when even a quarter is too strong."""
+    sizes = np.bincount(labels, minlength=proba.shape[1])
+    for used in (strength, strength / 2, strength / 4):
+        score = np.log(np.clip(proba, 1e-300, None)) + used * np.log(ratio)
+        combined = np.exp(score - score.max(axis=1, keepdims=True))
+        combined /= combined.sum(axis=1, keepdims=True)
+        overruled = combined.argmax(axis=1) != proba.argmax(axis=1)
+        new_labels = labels.copy()
+        new_labels[overruled] = combined.argmax(axis=1)[overruled]
+        kept = np.bincount(new_labels[new_labels == labels], minlength=proba.shape[1])
+        if np.all(kept >= sizes / 2):
+            return new_labels, combined, float(used)
+    return None
 
 
 def _weigh_slide(

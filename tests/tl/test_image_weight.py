@@ -10,7 +10,7 @@ import pytest
 import spatialfuse as sf
 from spatialfuse import _keys
 from spatialfuse.tl._fuse import _image_components
-from spatialfuse.tl._image_weight import MIN_SPOT_PX, image_resolves_spots
+from spatialfuse.tl._image_weight import MIN_SPOT_PX, _vote, image_resolves_spots
 
 
 def _ari(adata) -> float:
@@ -79,6 +79,7 @@ def test_an_image_that_predicts_the_domains_votes_on_them(corrupted):
     vote = adata.uns[_keys.IMAGE_DECISION]["vote"]
     assert vote["applied"] and vote["kappa"] >= vote["min_kappa"]
     assert 0 < vote["changed_fraction"] < 0.2  # a vote at the margins, not a new partition
+    assert adata.obs[_keys.DOMAIN].nunique() == expression.obs[_keys.DOMAIN].nunique() == 6
     assert "refine_with_image" in adata.uns[_keys.PIPELINE]["steps"]
     assert adata.uns[_keys.PIPELINE]["image"]["vote"]["applied"]  # report.json carries it
     changed = adata.obs[_keys.DOMAIN].to_numpy() != expression.obs[_keys.DOMAIN].to_numpy()
@@ -196,3 +197,13 @@ def test_joint_runs_weigh_each_slide_and_fuse_the_image_only_when_all_earn_it(mo
     assert {"weigh_image", "integrate_with_image", "cluster_domains_with_image"} <= set(steps)
     assert joint.uns[_keys.FUSED]["params"]["image_weight"] == _image_weight.IMAGE_WEIGHT
     assert joint.uns[_keys.JOINT_RECORD]["image"]["weight"] == _image_weight.IMAGE_WEIGHT
+
+
+def test_the_vote_never_takes_over_a_domain():
+    proba = np.repeat([[0.9, 0.1], [0.1, 0.9]], 50, axis=0)
+    labels = proba.argmax(axis=1)
+    # the image favours domain 0 everywhere: at strength 2 it would empty domain 1
+    labels_after, _, used = _vote(proba, labels, np.tile([2.0, 0.5], (100, 1)), 2.0)
+    assert used == 1.0
+    np.testing.assert_array_equal(labels_after, labels)
+    assert _vote(proba, labels, np.tile([100.0, 0.01], (100, 1)), 2.0) is None
