@@ -59,7 +59,15 @@ CACHE = REPO / "benchmarks" / ".cache" / "generalisation"
 SEEDS = range(5)
 ROBUST_SLIDES = ("151673", "151674")
 AUTO_K_SCANS = (1, 2)  # k-means starts per run while scoring each K
-SOURCES = ("cluster", "pp", "gr", "tl/_fuse.py", "tl/_domains.py", "tl/_pipeline.py")
+SOURCES = (
+    "cluster",
+    "pp",
+    "gr",
+    "tl/_fuse.py",
+    "tl/_domains.py",
+    "tl/_pipeline.py",
+    "tl/_image_weight.py",
+)
 
 
 def _candidate(
