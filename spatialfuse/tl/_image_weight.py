@@ -63,19 +63,25 @@ def image_resolves_spots(adata: AnnData, library_id: str) -> tuple[bool, str]:
     return True, f"its best image ({image}) shows a spot in {px:.1f} px"
 
 
+# the arguments weigh_image and refine_with_image share, declared once
+IMAGE_STEP_CONSTRAINTS: dict[str, list[Any]] = {
+    "adata": [AnnData],
+    "domain_key": KEY,
+    "image_key": KEY,
+    "graph_key": KEY,
+    "seed": SEED,
+    "copy": FLAG,
+}
+
+
 @validate_params(
     {
-        "adata": [AnnData],
-        "domain_key": KEY,
-        "image_key": KEY,
-        "graph_key": KEY,
+        **IMAGE_STEP_CONSTRAINTS,
         "margin": [NON_NEGATIVE_REAL],
         "min_coherence": [Interval(Real, -1, 1, closed="both")],
         "max_agreement": [Interval(Real, -1, 1, closed="both")],
         "weight": [Interval(Real, 0, 1, closed="neither")],
         "library_key": [str, None],
-        "seed": SEED,
-        "copy": FLAG,
     }
 )
 def weigh_image(
@@ -197,14 +203,9 @@ def weigh_image(
 
 @validate_params(
     {
-        "adata": [AnnData],
-        "domain_key": KEY,
-        "image_key": KEY,
-        "graph_key": KEY,
+        **IMAGE_STEP_CONSTRAINTS,
         "strength": [NON_NEGATIVE_REAL],
         "min_kappa": [Interval(Real, -1, 1, closed="both")],
-        "seed": SEED,
-        "copy": FLAG,
     }
 )
 def refine_with_image(
