@@ -88,7 +88,6 @@ def cross_modal_vote(
     n_comps = min(VOTE_COMPONENTS, x.shape[1], x.shape[0] - 1)
     x = PCA(n_comps, random_state=seed).fit_transform(x)
     space = np.zeros((n, n_comps))
-    space[usable] = x
     usable_graph = sp.csr_matrix(graph)[usable][:, usable]
     space[usable] = neighbourhood_mean(x, usable_graph, 1)
     model = LogisticRegression(max_iter=2000)

@@ -203,6 +203,15 @@ def _smoothed(
     return neighbourhood_mean(gene, graph, n_hops), weights
 
 
+def usable_tiles(adata: AnnData, features: np.ndarray) -> np.ndarray:
+    """Spots whose image features are finite and whose tile passed QC
+    (``obs['tile_usable']`` when :func:`sf.im.tile_quality` ran)."""
+    usable = np.asarray(np.isfinite(features).all(axis=1), dtype=bool)
+    if _keys.TILE_USABLE in adata.obs:
+        usable &= adata.obs[_keys.TILE_USABLE].to_numpy(dtype=bool)
+    return usable
+
+
 def _image_components(
     adata: AnnData, image_key: str, gene: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -214,9 +223,7 @@ def _image_components(
     the unusable spots a domain of their own (zeros did: on the synthetic corrupted-image
     slide a blank strip became a domain). Unit mean squared row norm over the usable ones."""
     features = np.asarray(adata.obsm[image_key], dtype=np.float64)
-    usable = np.isfinite(features).all(axis=1)
-    if _keys.TILE_USABLE in adata.obs:
-        usable &= adata.obs[_keys.TILE_USABLE].to_numpy(dtype=bool)
+    usable = usable_tiles(adata, features)
     out = np.zeros((adata.n_obs, 0))
     if usable.sum() < max(3, IMPUTE_NEIGHBOURS):
         info("fewer than %d usable tiles: the image gets no weight", max(3, IMPUTE_NEIGHBOURS))

@@ -259,14 +259,14 @@ def refine_with_image(
     ``kappa``, ``accuracy``, ``n_sure``, ``strength``, ``min_kappa``, ``changed_fraction``
     and ``decision`` (a sentence), and logs the decision.
     """
+    from ._fuse import usable_tiles
+
     adata = adata.copy() if copy else adata
     seed = resolve_seed(seed)
     proba_key = domain_key + _keys.DOMAIN_PROBA_SUFFIX
     proba = np.asarray(adata.obsm[proba_key], dtype=np.float64)
     features = np.asarray(adata.obsm[image_key], dtype=np.float64)
-    usable = np.asarray(np.isfinite(features).all(axis=1), dtype=bool)
-    if _keys.TILE_USABLE in adata.obs:
-        usable &= adata.obs[_keys.TILE_USABLE].to_numpy(dtype=bool)
+    usable = usable_tiles(adata, features)
     vote = cross_modal_vote(features, proba, adata.obsp[graph_key], usable=usable, seed=seed)
     record: dict[str, Any] = {
         "applied": False,
