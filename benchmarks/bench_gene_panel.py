@@ -22,9 +22,16 @@ and the clustering are the package defaults at the annotated number of domains, 
 - ``selfwA``: ``sf.pp.preprocess``'s PCs, each spot given weight ``A`` % against the mean of
   its neighbours (the default's 1-hop average gives a spot the weight of each neighbour:
   1/7 on a Visium grid, 1/9 on a legacy-ST grid); these runs pass ``n_hops=0``.
+- ``regdepth``: the log-normalised HVGs with the linear effect of the spot's log library size
+  removed (least squares, gene by gene) before scaling; ``regdepthpc``: the same removed from
+  ``sf.pp.preprocess``'s PCs instead. On 151673's 2,000-gene panel the default splits layers
+  3-5 into two domains whose spots differ by 0.3-0.6 in mean log depth.
+- ``clipC``: ``sf.pp.preprocess``'s scaled genes clipped at ``C`` standard deviations instead
+  of 10 (a sparse gene's rare detections reach 5-10 when scaled).
 
 Slides: the eight of ``_slides.SLIDES`` plus 151673 and 151674 restricted to their 2,000 and
-3,000 ``seurat`` HVGs. Writes ``results/gene_panel.json`` and ``results/gene_panel.md``.
+3,000 ``seurat`` HVGs, and with their counts binomially thinned to 50 % (seed 0, as
+``bench_generalisation.py``). Writes ``results/gene_panel.json`` and ``results/gene_panel.md``.
 Each (slide, panel, variant) is cached in ``benchmarks/.cache/gene_panel/`` (JSON lines).
 
 Run: ``.venv/bin/python benchmarks/bench_gene_panel.py [VARIANT ...]`` (about 4 min per
@@ -64,28 +71,50 @@ VARIANTS = (
     "smoothpca100",
     "selfw30",
     "selfw50",
+    "regdepth",
+    "regdepthpc",
+    "clip3",
+    "clip5",
 )
 SEEDS = range(5)
 N_TOP = 3000
 N_COMPS = 30
 
 
-def _datasets() -> list[tuple[str, int | None]]:
+Panel = int | str | None  # a number of genes, "depth0.5" (binomially thinned counts) or None
+
+
+def _datasets() -> list[tuple[str, Panel]]:
     from _slides import SLIDES
 
-    out: list[tuple[str, int | None]] = [(name, None) for name in SLIDES]
+    out: list[tuple[str, Panel]] = [(name, None) for name in SLIDES]
     for name in ("151673", "151674"):
-        out += [(name, 2000), (name, 3000)]
+        out += [(name, 2000), (name, 3000), (name, "depth0.5")]
     return out
 
 
-def _load(name: str, n_genes: int | None):
+def _column(name: str, panel: Panel) -> str:
+    if panel is None:
+        return name
+    return f"{name} ({panel} genes)" if isinstance(panel, int) else f"{name} ({panel})"
+
+
+def _load(name: str, n_genes: Panel):
     import scanpy as sc
+    import scipy.sparse as sp
     from _slides import SLIDES, load
 
     full = load(SLIDES[name])
     if n_genes is None:
         return full
+    if isinstance(n_genes, str):  # the thinning of bench_generalisation.py (same seed)
+        counts = sp.csr_matrix(full.X)
+        depth = float(n_genes[len("depth") :])
+        data = np.random.default_rng(0).binomial(counts.data.astype(np.int64), depth)
+        full.X = sp.csr_matrix(
+            (data.astype(np.float32), counts.indices, counts.indptr), counts.shape
+        )
+        return full[np.asarray(full.X.sum(axis=1)).ravel() > 0].copy()
     lognorm = full.copy()
     sc.pp.normalize_total(lognorm, target_sum=1e4)
     sc.pp.log1p(lognorm)
@@ -118,6 +147,11 @@ def _representation(adata, variant: str) -> np.ndarray:
         sc.pp.highly_variable_genes(a, n_top_genes=N_TOP, flavor="seurat")
         a = a[:, a.var["highly_variable"].to_numpy()].copy()
     X = a.X.toarray() if sp.issparse(a.X) else np.asarray(a.X)
+    if variant == "regdepth":
+        X = X - X.mean(axis=0)
+        depth = np.log(np.asarray(adata.X.sum(axis=1)).ravel())
+        depth = (depth - depth.mean())[:, None]
+        X = X - depth @ ((depth.T @ X) / float((depth * depth).sum()))
     if variant == "noscale":
         return X.astype(np.float32)
     if variant.startswith("shrink"):
@@ -125,7 +159,8 @@ def _representation(adata, variant: str) -> np.ndarray:
         var = X.var(axis=0)
         floor = np.quantile(var, float(variant[len("shrink") :]) / 100)
         return np.clip(X / np.sqrt(var + floor), -10, 10).astype(np.float32)
-    X = sc.pp.scale(X, max_value=10).astype(np.float32)
+    clip = float(variant[len("clip") :]) if variant.startswith("clip") else 10
+    X = sc.pp.scale(X, max_value=clip).astype(np.float32)
     if variant.startswith("smoothpca"):
         from spatialfuse.cluster import neighbourhood_mean
 
@@ -158,6 +193,13 @@ def _task(job: tuple[str, int | None, str]) -> list[dict]:
     sf.gr.spatial_graph(base)
     if variant == "base":
         sf.pp.preprocess(base, seed=0)
+    elif variant == "regdepthpc":
+        sf.pp.preprocess(base, seed=0)
+        X = base.obsm[sf._keys.PCA].astype(np.float64)
+        depth = np.log(np.asarray(base.layers[sf._keys.COUNTS_LAYER].sum(axis=1)).ravel())
+        depth = (depth - depth.mean())[:, None]
+        X = X - depth @ ((depth.T @ X) / float((depth * depth).sum()))
+        base.obsm[sf._keys.PCA] = X.astype(np.float32)
     elif variant.startswith("selfw"):
         sf.pp.preprocess(base, seed=0)
         share = float(variant[len("selfw") :]) / 100
@@ -210,11 +252,11 @@ def _run(variants: list[str]) -> None:
 
 def _report() -> None:
     records = _cached()
-    columns = [f"{n}" if g is None else f"{n} ({g} genes)" for n, g in _datasets()]
+    columns = [_column(n, g) for n, g in _datasets()]
     slides = [n for n, g in _datasets() if g is None]
     table: dict[str, dict[str, list[float]]] = {}
     for r in records:
-        column = r["slide"] if r["genes"] is None else f"{r['slide']} ({r['genes']} genes)"
+        column = _column(r["slide"], r["genes"])
         table.setdefault(r["variant"], {}).setdefault(column, []).append(r["ari"])
     lines = [
         "# Gene-panel sensitivity",
@@ -233,13 +275,13 @@ def _report() -> None:
     summary = {}
     for variant in [v for v in VARIANTS if v in table]:
         row = table[variant]
-        if not all(c in row for c in columns):
+        if not all(c in row for c in slides):
             continue
         mean = float(np.mean([np.mean(row[s]) for s in slides]))
         panel = [np.mean(row[c]) for c in ("151673 (2000 genes)", "151673 (3000 genes)", "151673")]
         spread = float(max(panel) - min(panel))
         summary[variant] = {"mean": mean, "panel_spread_151673": spread}
-        cells = " | ".join(mean_sd(row[c]) for c in columns)
+        cells = " | ".join(mean_sd(row[c]) if c in row else "–" for c in columns)
         lines.append(f"| `{variant}` | {cells} | {mean:.3f} | {spread:.3f} |")
     write_results("gene_panel", {"records": records, "summary": summary}, "\n".join(lines) + "\n")
 

@@ -78,6 +78,7 @@ def test_an_image_that_predicts_the_domains_votes_on_them(corrupted):
     adata, expression = corrupted
     vote = adata.uns[_keys.IMAGE_DECISION]["vote"]
     assert vote["applied"] and vote["kappa"] >= vote["min_kappa"]
+    assert len(vote["held_domains"]) < 6  # the guard holds some domains at most
     assert 0 < vote["changed_fraction"] < 0.2  # a vote at the margins, not a new partition
     assert adata.obs[_keys.DOMAIN].nunique() == expression.obs[_keys.DOMAIN].nunique() == 6
     assert "refine_with_image" in adata.uns[_keys.PIPELINE]["steps"]
@@ -200,10 +201,16 @@ def test_joint_runs_weigh_each_slide_and_fuse_the_image_only_when_all_earn_it(mo
 
 
 def test_the_vote_never_takes_over_a_domain():
-    proba = np.repeat([[0.9, 0.1], [0.1, 0.9]], 50, axis=0)
+    proba = np.repeat([[0.9, 0.1], [0.1, 0.9], [0.2, 0.8]], [50, 40, 10], axis=0)
     labels = proba.argmax(axis=1)
-    # the image favours domain 0 everywhere: at strength 2 it would empty domain 1
-    labels_after, _, used = _vote(proba, labels, np.tile([2.0, 0.5], (100, 1)), 2.0)
-    assert used == 1.0
+    # the image favours domain 0 everywhere: it would empty domain 1, which keeps its spots
+    labels_after, combined, held = _vote(proba, labels, np.tile([4.0, 0.25], (100, 1)), 2.0)
+    assert held == [1]
     np.testing.assert_array_equal(labels_after, labels)
-    assert _vote(proba, labels, np.tile([100.0, 0.01], (100, 1)), 2.0) is None
+    np.testing.assert_allclose(combined[labels == 1], proba[labels == 1])
+    # a weaker vote takes only the uncertain spots (10 of 50): domain 1 is not held
+    labels_after, combined, held = _vote(proba, labels, np.tile([1.5, 0.6], (100, 1)), 2.0)
+    assert held == []
+    assert np.sum(labels_after != labels) == 10
+    assert np.all(labels_after[labels != labels_after] == 0)
+    np.testing.assert_array_equal(labels_after, combined.argmax(axis=1))
