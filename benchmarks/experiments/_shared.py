@@ -18,6 +18,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BENCHMARKS))
 OUT = BENCHMARKS / "results" / "experiments"
 
+import numpy as np  # noqa: E402  (after the thread settings above)
 from _common import mean_sd  # noqa: E402, F401  (re-exported for report.py)
 
 import spatialfuse as sf  # noqa: E402
@@ -48,6 +49,20 @@ def image_slide(name: str, encoder: str):
     sf.gr.spatial_graph(adata)
     sf.im.tile_quality(adata)
     sf.im.encode(adata, encoder=encoder, seed=0)
+    return adata, truth, k
+
+
+def expression_domains(name: str, encoder: str, seed: int):
+    """A copy of an :func:`image_slide` clustered on expression alone at its annotated K
+    (``sf.tl.spatial_domains(use_image=False)``); a name ending in ``+permuted`` puts its
+    tile features in a random spatial order first (the null). Returns it, labels and K."""
+    slide, _, control = name.partition("+")
+    base, truth, k = image_slide(slide, encoder)
+    adata = base.copy()
+    if control == "permuted":
+        order = np.random.default_rng(0).permutation(adata.n_obs)
+        adata.obsm[sf._keys.HISTOLOGY] = adata.obsm[sf._keys.HISTOLOGY][order]
+    sf.tl.spatial_domains(adata, k, seed=seed, use_image=False)
     return adata, truth, k
 
 

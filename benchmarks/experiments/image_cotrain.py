@@ -24,7 +24,7 @@ import os
 import sys
 
 import numpy as np
-from _shared import image_slide, run_jobs, sf
+from _shared import expression_domains, run_jobs, sf
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import cohen_kappa_score
@@ -72,13 +72,7 @@ def image_posterior(
 
 def job(args: tuple) -> dict:
     name, encoder, seed, levels = args
-    slide, _, control = name.partition("+")
-    base, truth, k = image_slide(slide, encoder)
-    adata = base.copy()
-    if control == "permuted":  # the features in a random spatial order: the null
-        order = np.random.default_rng(0).permutation(adata.n_obs)
-        adata.obsm[sf._keys.HISTOLOGY] = adata.obsm[sf._keys.HISTOLOGY][order]
-    sf.tl.spatial_domains(adata, k, seed=seed, use_image=False)
+    adata, truth, k = expression_domains(name, encoder, seed)
     key = sf._keys.DOMAIN
     proba = np.asarray(adata.obsm[key + sf._keys.DOMAIN_PROBA_SUFFIX], float)
     labels = adata.obs[key].cat.codes.to_numpy()

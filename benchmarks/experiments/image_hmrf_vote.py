@@ -25,7 +25,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from _shared import image_slide, run_jobs, sf
+from _shared import expression_domains, run_jobs, sf
 
 from spatialfuse.cluster import cross_modal_vote
 from spatialfuse.cluster._gaussian import fit_components, log_densities
@@ -59,12 +59,7 @@ def _domain_guard(labels: np.ndarray, new: np.ndarray) -> np.ndarray:
 
 def job(args: tuple) -> dict:
     name, seed, strengths = args
-    slide, _, control = name.partition("+")
-    adata, truth, k = image_slide(slide, "handcrafted")
-    if control == "permuted":  # the features in a random spatial order: the null
-        order = np.random.default_rng(0).permutation(adata.n_obs)
-        adata.obsm[sf._keys.HISTOLOGY] = adata.obsm[sf._keys.HISTOLOGY][order]
-    sf.tl.spatial_domains(adata, k, seed=seed, use_image=False)
+    adata, truth, k = expression_domains(name, "handcrafted", seed)
     key = sf._keys.DOMAIN
     proba = np.asarray(adata.obsm[key + sf._keys.DOMAIN_PROBA_SUFFIX], float)
     labels = adata.obs[key].cat.codes.to_numpy()  # may differ from proba's argmax where
