@@ -28,6 +28,19 @@ and the clustering are the package defaults at the annotated number of domains, 
   3-5 into two domains whose spots differ by 0.3-0.6 in mean log depth.
 - ``clipC``: ``sf.pp.preprocess``'s scaled genes clipped at ``C`` standard deviations instead
   of 10 (a sparse gene's rare detections reach 5-10 when scaled).
+- ``reliab`` / ``reliab1``: scaled genes weighted by ``sqrt(r)`` / ``r``, ``r`` each gene's
+  split-half reliability (counts split binomially in two halves, the correlation of their
+  log-normalised values over spots, Spearman-Brown corrected to full depth): sampling noise
+  of sparse genes down-weighted.
+- ``exclhighF``: size factors without the genes above ``F`` % of any spot's counts
+  (``normalize_total(exclude_highly_expressed=True)``); on 151673's 2,000-gene panel 41 genes
+  above 5 % hold 38 % of the counts (10 genes, 4 % in the 5,000-gene file).
+- ``tmedian`` / ``thalfmedian``: spots normalised to the slide's median (half the median)
+  total count instead of 10,000; the failing inputs are the ones whose median total is
+  smallest against 10,000 (151673: 1,193 counts; its 2,000-gene panel 367; thinned 595;
+  her2st and MOB 1,400-9,800), where ``log1p`` bends a single count most.
+- ``ensemble3``: one consensus of HMRF runs spread over three representations (``base``,
+  ``clip3``, ``tmedian``), the same total number of runs (at least 2 each).
 
 Slides: the eight of ``_slides.SLIDES`` plus 151673 and 151674 restricted to their 2,000 and
 3,000 ``seurat`` HVGs, and with their counts binomially thinned to 50 % (seed 0, as
@@ -75,6 +88,13 @@ VARIANTS = (
     "regdepthpc",
     "clip3",
     "clip5",
+    "reliab",
+    "reliab1",
+    "exclhigh5",
+    "exclhigh10",
+    "tmedian",
+    "thalfmedian",
+    "ensemble3",
 )
 SEEDS = range(5)
 N_TOP = 3000
@@ -124,6 +144,25 @@ def _load(name: str, n_genes: Panel):
     return full[:, hvg].copy()
 
 
+def _split_reliability(adata, genes) -> np.ndarray:
+    """Each gene's split-half reliability at full depth (count splitting, Spearman-Brown)."""
+    import scipy.sparse as sp
+
+    counts = sp.csr_matrix(adata.X)
+    rng = np.random.default_rng(0)
+    half = counts.copy()
+    half.data = rng.binomial(counts.data.astype(np.int64), 0.5).astype(np.float64)
+    other = counts - half
+    columns = adata.var_names.get_indexer(genes)
+    logs = []
+    for part in (half, other):
+        total = np.maximum(np.asarray(part.sum(axis=1)).ravel(), 1)
+        logs.append(np.log1p(part[:, columns].toarray() * (1e4 / total)[:, None]))
+    a, b = (x - x.mean(axis=0) for x in logs)
+    r = (a * b).sum(axis=0) / np.maximum(np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0)), 1e-12)
+    return 2 * r / (1 + np.abs(r))
+
+
 def _representation(adata, variant: str) -> np.ndarray:
     """The matrix the variant runs PCA on (spots x genes)."""
     import scanpy as sc
@@ -139,7 +178,13 @@ def _representation(adata, variant: str) -> np.ndarray:
         sc.experimental.pp.normalize_pearson_residuals(a)
         return np.asarray(a.X, dtype=np.float32)
     detected = np.asarray((a.X > 0).mean(axis=0)).ravel()
-    sc.pp.normalize_total(a, target_sum=1e4)
+    if variant.startswith("exclhigh"):
+        fraction = float(variant[len("exclhigh") :]) / 100
+        sc.pp.normalize_total(
+            a, target_sum=1e4, exclude_highly_expressed=True, max_fraction=fraction
+        )
+    else:
+        sc.pp.normalize_total(a, target_sum=1e4)
     sc.pp.log1p(a)
     if variant.startswith("minfrac"):
         a = a[:, detected >= float(variant[len("minfrac") :]) / 100].copy()
@@ -154,6 +199,10 @@ def _representation(adata, variant: str) -> np.ndarray:
         X = X - depth @ ((depth.T @ X) / float((depth * depth).sum()))
     if variant == "noscale":
         return X.astype(np.float32)
+    if variant.startswith("reliab"):
+        r = _split_reliability(adata, a.var_names)
+        power = 1.0 if variant == "reliab1" else 0.5
+        return (sc.pp.scale(X, max_value=10) * np.maximum(r, 0) ** power).astype(np.float32)
     if variant.startswith("shrink"):
         X = X - X.mean(axis=0)
         var = X.var(axis=0)
@@ -179,6 +228,48 @@ def _representation(adata, variant: str) -> np.ndarray:
     return X
 
 
+ENSEMBLE = ("base", "clip3", "tmedian")
+
+
+def _ensemble(adata, k: int, seed: int) -> np.ndarray:
+    """Consensus of HMRF runs spread over the representations of ``ENSEMBLE``."""
+    import scanpy as sc
+
+    import spatialfuse as sf
+    from spatialfuse._validation import resolve_n_runs
+    from spatialfuse.cluster import (
+        hmrf_gmm,
+        mean_aligned_posterior,
+        most_agreeing,
+        neighbourhood_mean,
+    )
+
+    graph = adata.obsp["spatial_connectivities"]
+    views = []
+    for variant in ENSEMBLE:
+        a = adata.copy()
+        if variant == "base":
+            sf.pp.preprocess(a, seed=0)
+            pcs = a.obsm[sf._keys.PCA]
+        elif variant == "tmedian":
+            sf.pp.preprocess(a, seed=0, target_sum=float(np.median(np.asarray(a.X.sum(axis=1)))))
+            pcs = a.obsm[sf._keys.PCA]
+        else:
+            pcs = sc.pp.pca(_representation(a, variant), n_comps=N_COMPS, random_state=0)
+        views.append(neighbourhood_mean(np.asarray(pcs, dtype=np.float64), graph, 1))
+    per_view = max(2, -(-resolve_n_runs("auto", adata.n_obs) // len(views)))
+    runs = [
+        hmrf_gmm(X, graph, k, seed=(seed * per_view + r) * len(views) + v, show_progress=False)
+        for v, X in enumerate(views)
+        for r in range(per_view)
+    ]
+    kept, _ = most_agreeing([run.labels for run in runs])
+    labels = mean_aligned_posterior([run.proba for run in runs], kept).argmax(axis=1)
+    if np.bincount(labels, minlength=k).min() == 0:
+        labels = runs[kept].labels
+    return labels
+
+
 def _task(job: tuple[str, int | None, str]) -> list[dict]:
     import scanpy as sc
     import scipy.sparse as sp
@@ -193,6 +284,11 @@ def _task(job: tuple[str, int | None, str]) -> list[dict]:
     sf.gr.spatial_graph(base)
     if variant == "base":
         sf.pp.preprocess(base, seed=0)
+    elif variant.startswith("ensemble"):
+        pass
+    elif variant in ("tmedian", "thalfmedian"):
+        median = float(np.median(np.asarray(base.X.sum(axis=1)).ravel()))
+        sf.pp.preprocess(base, seed=0, target_sum=median / (2 if variant == "thalfmedian" else 1))
     elif variant == "regdepthpc":
         sf.pp.preprocess(base, seed=0)
         X = base.obsm[sf._keys.PCA].astype(np.float64)
@@ -213,6 +309,17 @@ def _task(job: tuple[str, int | None, str]) -> list[dict]:
         base.obsm[sf._keys.PCA] = sc.pp.pca(X, n_comps=N_COMPS, random_state=0)
         base.layers[sf._keys.COUNTS_LAYER] = base.X.copy()
     truth = base.obs[SLIDES[name].truth].to_numpy(dtype=object)
+    if variant.startswith("ensemble"):
+        return [
+            {
+                "slide": name,
+                "genes": n_genes,
+                "variant": variant,
+                "seed": seed,
+                "ari": sf.metrics.ari(truth, _ensemble(base, n_domains(SLIDES[name]), seed)),
+            }
+            for seed in SEEDS
+        ]
     # these components are already neighbourhood averages
     averaged = variant.startswith(("smoothpca", "selfw"))
     options = {"fuse": {"n_hops": 0}} if averaged else None
