@@ -75,7 +75,7 @@ def _handcrafted(source: TileSource, batch_size: int) -> np.ndarray:
     """Standardised colour/texture statistics of every tile."""
     batches = source.batches(batch_size, desc="encoding tiles (handcrafted)")
     return StandardScaler().fit_transform(
-        np.stack([handcrafted_features(tile) for batch in batches for tile in batch])
+        np.concatenate([handcrafted_features(batch) for batch in batches])
     )
 
 

@@ -24,7 +24,13 @@ from ..cluster import (
     spatial_coherence,
 )
 
-MIN_SPOT_PX = 8.0  # below this many pixels per spot diameter the image is not read
+# below this many pixels per spot diameter the image is not read: a spot's tile is then about
+# one pixel. Whether a coarser image helps is not decided here but by the data (weigh_image,
+# refine_with_image): on the 4-px lowres DLPFC images they keep the image out of the
+# embedding and let it vote (no loss on the three sections); on a synthetic slide whose
+# domains need the image, at 4 px, it joins the embedding (0.56 -> 0.83), which the earlier
+# floor of 8 px prevented (benchmarks/results/image_weight.md).
+MIN_SPOT_PX = 2.0
 STABILITY_MARGIN = 0.05  # the image alone must be this much more reproducible than expression
 MAX_AGREEMENT = 0.1  # ... and its partition this independent of expression's (ARI)
 IMAGE_WEIGHT = 0.1  # the image's share of the embedding when it is used
@@ -61,7 +67,7 @@ def image_resolves_spots(adata: AnnData, library_id: str) -> tuple[bool, str]:
     if px < MIN_SPOT_PX:
         return False, (
             f"its best image ({image}) shows a spot in {px:.1f} px, below {MIN_SPOT_PX:g} px: "
-            "too coarse for tissue morphology"
+            "a tile would be about one pixel"
         )
     return True, f"its best image ({image}) shows a spot in {px:.1f} px"
 
@@ -127,8 +133,8 @@ def weigh_image(
     0.47; the agreement separates them (0.004-0.007 against 0.14-0.20; MOB 0.23-0.31, a
     corrupted image 0.75-0.80).
     That threshold is a prior, not chosen on the slides: the rule is conservative, and on the
-    real slides here it keeps expression only. Images too coarse to show morphology are not
-    read at all (:func:`image_resolves_spots`).
+    real slides here it keeps expression only. Images whose spots span under
+    ``MIN_SPOT_PX`` (2) pixels are not read at all (:func:`image_resolves_spots`).
 
     Parameters
     ----------

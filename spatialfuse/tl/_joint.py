@@ -61,7 +61,7 @@ def joint_domains(
     :func:`sf.tl.cluster_domains`. Each step runs with
     its own defaults unless ``step_options`` says otherwise. With the default fusion the
     image is handled as for one slide: read when every slide's image shows a spot in at
-    least 8 px, weighed by :func:`sf.tl.weigh_image` slide by slide (``library_key``), and
+    least 2 px, weighed by :func:`sf.tl.weigh_image` slide by slide (``library_key``), and
     fused in (then integrated and clustered again at the same number of domains) only when
     every slide earns it.
 

@@ -32,10 +32,23 @@ def test_handcrafted_features_differ_between_textures():
     stripes = np.zeros((32, 32, 3))
     stripes[::4] = 1.0
     noise = rng.random((32, 32, 3))
-    a, b = handcrafted_features(stripes), handcrafted_features(noise)
-    same = handcrafted_features(stripes)
+    a, b, same = handcrafted_features(np.stack([stripes, noise, stripes]))
+    assert a.shape == (N_FEATURES,)
     assert np.linalg.norm(a - b) > 0.5
     np.testing.assert_array_equal(a, same)
+
+
+def test_handcrafted_features_of_a_batch_are_those_of_each_tile():
+    """The co-occurrence properties are computed for the whole batch at once; each tile's
+    must not depend on the others (a blank tile, stripes and noise side by side)."""
+    tiles = np.random.default_rng(1).random((5, 24, 24, 3))
+    tiles[1] = 0.5
+    tiles[2, ::3] = 1.0
+    batch = handcrafted_features(tiles)
+    alone = np.concatenate([handcrafted_features(tile[None]) for tile in tiles])
+    np.testing.assert_allclose(batch, alone, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="B, H, W, 3"):
+        handcrafted_features(tiles[0])
 
 
 def test_efficientnet_features_reduced_by_pca(slide):
