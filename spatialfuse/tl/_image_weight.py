@@ -25,11 +25,11 @@ from ..cluster import (
 )
 
 # below this many pixels per spot diameter the image is not read: a spot's tile is then about
-# one pixel. Whether a coarser image helps is not decided here but by the data (weigh_image,
-# refine_with_image): on the 4-px lowres DLPFC images they keep the image out of the
-# embedding and let it vote (no loss on the three sections); on a synthetic slide whose
-# domains need the image, at 4 px, it joins the embedding (0.56 -> 0.83), which the earlier
-# floor of 8 px prevented (benchmarks/results/image_weight.md).
+# one pixel. Whether a coarser image helps the domains is not decided here but by the data
+# (weigh_image): on the 4-px lowres DLPFC images it keeps the image out of the embedding; on
+# a synthetic slide whose domains need the image, at 4 px, it joins the embedding
+# (0.56 -> 0.83), which the earlier floor of 8 px prevented
+# (benchmarks/results/image_weight.md). The spot-by-spot vote needs MIN_VOTE_SPOT_PX.
 MIN_SPOT_PX = 2.0
 STABILITY_MARGIN = 0.05  # the image alone must be this much more reproducible than expression
 MAX_AGREEMENT = 0.1  # ... and its partition this independent of expression's (ARI)
@@ -48,6 +48,11 @@ MIN_COHERENCE = 0.1
 # permuted: 0.30 vs 0.26); benchmarks/results/experiments.md)
 MIN_VOTE_KAPPA = 0.5
 VOTE_STRENGTH = 4.0
+# the vote acts spot by spot, so its tiles must resolve a spot; on DLPFC's lowres images (a
+# spot in 4.3 px) the tile features predict expression's domains (kappa 0.70-0.83) from the
+# coarse colour of the region, and their vote moved 3-5 % of the spots for no gain at full
+# depth and 7-15 % at half depth, costing 151673 0.03 and 0.15 (seeds 0-1)
+MIN_VOTE_SPOT_PX = 8.0
 WEIGH_RUNS = 10  # single-start clustering runs per modality that measure its stability
 WEIGH_MAX_ITER = 20  # EM iterations of each of those runs
 
@@ -215,6 +220,7 @@ def weigh_image(
         **IMAGE_STEP_CONSTRAINTS,
         "strength": [NON_NEGATIVE_REAL],
         "min_kappa": [Interval(Real, -1, 1, closed="both")],
+        "min_spot_px": [NON_NEGATIVE_REAL],
     }
 )
 def refine_with_image(
@@ -225,6 +231,7 @@ def refine_with_image(
     graph_key: str = _keys.SPATIAL_CONNECTIVITIES,
     strength: float = VOTE_STRENGTH,
     min_kappa: float = MIN_VOTE_KAPPA,
+    min_spot_px: float = MIN_VOTE_SPOT_PX,
     seed: int | None = None,
     copy: bool = False,
 ) -> AnnData | None:
@@ -242,7 +249,9 @@ def refine_with_image(
     it does not replace them: a domain keeps at least half of its spots (when the vote would
     take more, the spots that would leave it stay). The vote is cast only when the
     classifier's out-of-fold predictions on the training spots agree with expression beyond
-    chance (Cohen's kappa at least ``min_kappa``); otherwise nothing changes.
+    chance (Cohen's kappa at least ``min_kappa``), and only from tiles that resolve a spot
+    (its diameter at least ``min_spot_px`` pixels of the encoded image); otherwise nothing
+    changes.
 
     Parameters
     ----------
@@ -258,6 +267,10 @@ def refine_with_image(
         Weight of the image's log-likelihood ratio; 0 changes nothing.
     min_kappa
         Smallest kappa at which the image votes.
+    min_spot_px
+        Smallest spot diameter, in pixels of the image the tiles were cut from
+        (``uns['spatialfuse_tiles']``), at which the image votes; not checked when the
+        features come without that record.
     seed
         Seed of the folds (``sf.settings.seed`` when ``None``).
     copy
@@ -267,7 +280,8 @@ def refine_with_image(
     -------
     ``None`` or the copy. When the image votes, rewrites ``obs[domain_key]``, its posterior
     and confidence. Always records ``uns['spatialfuse_image']['vote']``: ``applied``,
-    ``kappa``, ``accuracy``, ``n_sure``, ``strength``, ``min_kappa``, ``changed_fraction``,
+    ``kappa``, ``accuracy``, ``n_sure``, ``strength``, ``min_kappa``, ``min_spot_px``,
+    ``spot_px`` (when known), ``changed_fraction``,
     ``held_domains`` (the domains that kept the spots the vote would have taken) and
     ``decision`` (a sentence), and logs the decision.
     """
@@ -290,8 +304,17 @@ def refine_with_image(
         "changed_fraction": 0.0,
         "held_domains": np.array([], dtype=int),
     }
+    spot_px = _encoded_spot_px(adata)
+    record["min_spot_px"] = float(min_spot_px)
+    if spot_px is not None:
+        record["spot_px"] = spot_px
     labels = adata.obs[domain_key].cat.codes.to_numpy()
-    if not vote.kappa >= min_kappa:  # NaN: too few sure spots to learn from
+    if spot_px is not None and spot_px < min_spot_px:
+        record["decision"] = (
+            f"no image vote: its tiles show a spot in {spot_px:.1f} px (needs {min_spot_px:g}), "
+            "too coarse to judge spots one by one"
+        )
+    elif not vote.kappa >= min_kappa:  # NaN: too few sure spots to learn from
         record["decision"] = (
             f"no image vote: the image predicts the expression domains no better than "
             f"kappa {vote.kappa:.2f} (needs {min_kappa:g})"
@@ -313,6 +336,17 @@ def refine_with_image(
     adata.uns.setdefault(_keys.IMAGE_DECISION, {})["vote"] = record
     info("%s", record["decision"])
     return adata if copy else None
+
+
+def _encoded_spot_px(adata: AnnData) -> float | None:
+    """Spot diameter in pixels of the image the tiles were cut from (``None`` when the
+    features come without the tile record of :func:`sf.im.tile_quality`)."""
+    tiles = adata.uns.get(_keys.TILES, {})
+    if "library_id" not in tiles or "image" not in tiles:
+        return None
+    library_id = tiles["library_id"]
+    diameter = get_scalefactors(adata, library_id)["spot_diameter_fullres"]
+    return float(diameter * image_scale(adata, library_id, tiles["image"]))
 
 
 def _vote(

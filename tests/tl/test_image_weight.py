@@ -10,7 +10,12 @@ import pytest
 import spatialfuse as sf
 from spatialfuse import _keys
 from spatialfuse.tl._fuse import _image_components
-from spatialfuse.tl._image_weight import MIN_SPOT_PX, _vote, image_resolves_spots
+from spatialfuse.tl._image_weight import (
+    MIN_SPOT_PX,
+    MIN_VOTE_SPOT_PX,
+    _vote,
+    image_resolves_spots,
+)
 
 
 def _ari(adata) -> float:
@@ -132,7 +137,11 @@ def test_a_4_px_image_is_read_and_weighed_by_the_data():
     assert adata.uns[_keys.PIPELINE]["image"]["read"]
     decision = adata.uns[_keys.IMAGE_DECISION]
     assert decision["coherence"] >= decision["min_coherence"]
-    assert "stability_image" in decision and "vote" in decision
+    assert "stability_image" in decision
+    # the vote judges spots one by one: 4-px tiles cannot, so it is not cast
+    vote = decision["vote"]
+    assert vote["spot_px"] < vote["min_spot_px"] == MIN_VOTE_SPOT_PX
+    assert not vote["applied"] and "too coarse to judge spots" in vote["decision"]
 
 
 def test_weighing_is_deterministic_and_recorded():
