@@ -45,6 +45,7 @@ from spatialfuse.tl._image_weight import (  # noqa: E402
     MAX_AGREEMENT,
     MIN_COHERENCE,
     MIN_SPOT_PX,
+    MIN_VOTE_SPOT_PX,
 )
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.35)
@@ -205,7 +206,9 @@ def report(records: list[dict]) -> str:
         f"components (at least {MIN_COHERENCE:g} to go on), then the stability (mean pairwise "
         "ARI of the clustering runs) of the image alone against expression alone, and the "
         f"agreement of their partitions (`-`: the image is not read, spots under {MIN_SPOT_PX:g} "
-        "px, or not clustered, coherence too low):",
+        "px, or not clustered, coherence too low). The vote needs a kappa of at least 0.5 "
+        f"and tiles that resolve a spot (at least {MIN_VOTE_SPOT_PX:g} px: the 4-px DLPFC sections "
+        "do not vote whatever their kappa):",
         "",
         "| slide | coherence | image | expression | image - expression | agreement (ARI) | "
         "vote: kappa (seeds applied, spots moved) | default - expression-only |",
