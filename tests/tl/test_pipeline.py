@@ -170,7 +170,9 @@ def test_an_embedding_already_there_is_not_trained_again(slide):
 def test_smoothed_default_clusters_one_embedding_several_times(slide):
     adata = slide.copy()
     steps = run(adata, fusion="smoothed", n_runs=3, seed=1)
-    assert not set(IMAGE_STEPS) & set(steps)
+    # its 4-px image is read and weighed (weight 0 here: nothing is clustered again)
+    assert set(IMAGE_STEPS) | {"weigh_image"} <= set(steps)
+    assert adata.uns["spatialfuse_image"]["weight"] == 0
     assert [name for name in steps if name.startswith(("fuse", "cluster"))] == [
         "fuse",
         "cluster_domains",
