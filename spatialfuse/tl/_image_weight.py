@@ -57,9 +57,12 @@ WEIGH_RUNS = 10  # single-start clustering runs per modality that measure its st
 WEIGH_MAX_ITER = 20  # EM iterations of each of those runs
 
 
-def spot_diameter_px(adata: AnnData, library_id: str) -> tuple[str, float]:
-    """The best image of ``library_id`` and the spot diameter in its pixels."""
-    image = choose_image(adata, library_id)
+def spot_diameter_px(
+    adata: AnnData, library_id: str, image: str | None = None
+) -> tuple[str, float]:
+    """``image`` of ``library_id`` (its best one when ``None``) and the spot diameter in its
+    pixels."""
+    image = choose_image(adata, library_id) if image is None else image
     diameter = get_scalefactors(adata, library_id)["spot_diameter_fullres"]
     return image, float(diameter * image_scale(adata, library_id, image))
 
@@ -344,9 +347,7 @@ def _encoded_spot_px(adata: AnnData) -> float | None:
     tiles = adata.uns.get(_keys.TILES, {})
     if "library_id" not in tiles or "image" not in tiles:
         return None
-    library_id = tiles["library_id"]
-    diameter = get_scalefactors(adata, library_id)["spot_diameter_fullres"]
-    return float(diameter * image_scale(adata, library_id, tiles["image"]))
+    return spot_diameter_px(adata, tiles["library_id"], tiles["image"])[1]
 
 
 def _vote(
