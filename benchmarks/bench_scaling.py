@@ -2,10 +2,12 @@
 
 Synthetic Visium slides (``sf.datasets.synthetic``, scenario ``"basic"``, 7 domains, 1,000
 genes, lowres H&E with ~4 px spots) of 1k, 5k, 20k, 100k and 300k spots go through
-``sf.tl.spatial_domains`` in two configurations: the default (``fusion="gene"``, no image
-steps) and gated image fusion with the handcrafted encoder (adds ``tile_quality`` and
-``encode``). Each slide is generated and written to an ``.h5ad`` by one process, then the
-pipeline runs in another, fresh process, so its peak memory (``ru_maxrss``, recorded after each
+``sf.tl.spatial_domains`` in three configurations: the package default (expression PCs
+averaged over neighbourhoods, the lowres image read, encoded and weighed by
+``sf.tl.weigh_image``, ``n_runs="auto"`` clustering runs), one run of the trained expression
+autoencoder (``fusion="gene"``) and one of gated image fusion with the handcrafted encoder.
+Each slide is generated and written to an ``.h5ad`` by one process, then the pipeline runs in
+another, fresh process, so its peak memory (``ru_maxrss``, recorded after each
 step in ``uns['spatialfuse_pipeline']['steps']``, with its wall and CPU time) is its own and
 excludes the generator. One thread (``OMP_NUM_THREADS=1``, ``torch.set_num_threads(1)``), so
 the CPU time is what an idle machine would take. The growth exponent of each step is the
@@ -13,7 +15,7 @@ least-squares slope of log(CPU seconds) against log(spots).
 
 Writes ``benchmarks/results/scaling.json``, ``scaling.md`` and ``scaling.png``. Run from the
 repository root: ``.venv/bin/python benchmarks/bench_scaling.py [--sizes 1000,5000]
-[--configs default,gated] [--workdir DIR]`` (about 1.5 h on a shared 2-core machine; slides are
+[--configs default,gene,gated] [--workdir DIR]`` (about 1.5 h on a shared 2-core machine; slides are
 cached in ``--workdir``, by default the system's temporary folder); ``--report`` only rewrites
 the tables and the plot from the JSON.
 """
@@ -36,14 +38,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, peak_rss_mb
 
 from spatialfuse._atomic import atomic_path
+from spatialfuse.tl._pipeline import STEPS  # the columns, in the pipeline's order
 
 SIZES = (1_000, 5_000, 20_000, 100_000, 300_000)
-CONFIGS = {
-    # one fusion and clustering run: the default n_runs=4 repeats those two steps 4 times
-    "default": {"fusion": "gene", "n_runs": 1},
+CONFIGS: dict[str, dict[str, Any]] = {
+    "default": {},  # what a user gets: n_runs="auto" (4 runs on 4,000 spots, fewer above)
+    # one training and clustering run of the trained fusions
+    "gene": {"fusion": "gene", "n_runs": 1},
     "gated": {"fusion": "gated", "encoder": "handcrafted", "n_runs": 1},
 }
-STEPS = ("preprocess", "spatial_graph", "tile_quality", "encode", "fuse", "cluster_domains")
 N_DOMAINS = 7
 N_GENES = 1_000
 SEED = 0
@@ -112,7 +115,13 @@ def pipeline(path: Path, config: str) -> dict[str, Any]:
             name: {k: s[k] for k in ("seconds", "cpu_seconds", "peak_rss_mb")}
             for name, s in steps.items()
         },
-        "fuse_epochs": int(adata.uns["X_fused"]["params"]["epochs_run"]),
+        "fuse_epochs": adata.uns["X_fused"]["params"].get("epochs_run"),  # None: not trained
+        "n_runs": int(adata.uns["spatialfuse_domain"]["params"]["n_runs"]),
+        "image_weight": (
+            None
+            if "spatialfuse_image" not in adata.uns
+            else float(adata.uns["spatialfuse_image"]["weight"])
+        ),
         "ari": round(sf.metrics.ari(truth, found), 4),
     }
 
@@ -184,16 +193,18 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for config, res in results["configs"].items():
         steps, runs = _steps_of(res), res["runs"]
-        call = ", ".join(f"{k}={v!r}" for k, v in CONFIGS[config].items())
+        call = ", ".join(
+            [f"n_domains={N_DOMAINS}", *(f"{k}={v!r}" for k, v in CONFIGS[config].items())]
+        )
         lines += [
-            f"## `{config}`: `sf.tl.spatial_domains(adata, n_domains={N_DOMAINS}, {call})`",
+            f"## `{config}`: `sf.tl.spatial_domains(adata, {call})`",
             "",
             "CPU seconds per step:",
             "",
             "| spots | "
             + " | ".join(steps)
-            + " | total CPU s | total wall s | load | fuse epochs | ARI |",
-            "|---|" + "---|" * (len(steps) + 5),
+            + " | total CPU s | total wall s | load | fuse epochs | runs | image weight | ARI |",
+            "|---|" + "---|" * (len(steps) + 7),
         ]
         for n, run in runs.items():
             if "failed" in run:
@@ -204,12 +215,13 @@ def markdown(results: dict[str, Any]) -> str:
                 + " | ".join(f"{run['steps'][s]['cpu_seconds']:.1f}" for s in steps)
                 + f" | {run['total_cpu_seconds']:.1f} | {run['total_seconds']:.1f} | "
                 + "{:.1f}/{:.1f}".format(*run["load_average"])
-                + f" | {run['fuse_epochs']} | {run['ari']:.3f} |"
+                + f" | {_fmt(run['fuse_epochs'])} | {_fmt(run.get('n_runs'))}"
+                + f" | {_fmt(run.get('image_weight'))} | {run['ari']:.3f} |"
             )
         lines += [
             f"| exponent {int(lo) // 1000}k–{int(hi) // 1000}k | "
             + " | ".join(_fmt_exponent(fitted.get(s)) for s in (*steps, "total", "total_wall"))
-            + " | | | |"
+            + " | | | | | |"
             for lo, hi, fitted in (
                 (*key.split("-"), value) for key, value in res["exponents"].items()
             )
@@ -246,6 +258,10 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _fmt(value: Any) -> str:
+    return "–" if value is None else str(value)
+
+
 def _fmt_exponent(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
@@ -259,7 +275,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     from matplotlib.lines import Line2D
 
     fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(11, 4.5))
-    styles = dict(zip(CONFIGS, ("-", "--")))
+    styles = dict(zip(CONFIGS, ("-", "--", ":")))
     colours = dict(zip((*STEPS, "total"), plt.get_cmap("tab10").colors))
     for config, res in results["configs"].items():
         done = sorted((int(n), r) for n, r in res["runs"].items() if "failed" not in r)
