@@ -41,7 +41,7 @@ from _common import DLPFC_H5AD, RESULTS, mean_sd, peak_rss_mb, run_in_subprocess
 from scipy.optimize import linear_sum_assignment
 
 import spatialfuse as sf
-from spatialfuse.tl._slides import CORRECTIONS
+from spatialfuse.tl._slides import CORRECTIONS, cross_slide_edges
 
 TRUTH = "layer"
 N_DOMAINS = 7
@@ -137,7 +137,7 @@ def joint_run(set_name: str, seed: int, fusion: str | None) -> tuple[dict, list[
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "n_genes": record["n_genes"],
         "steps": {k: v["seconds"] for k, v in record["steps"].items()},
-        "cross_slide_edges": sf.tl._joint.cross_slide_edges(joint, LIBRARY),
+        "cross_slide_edges": cross_slide_edges(joint, LIBRARY),
         "corrections": {},
     }
     slides, truth = joint.obs[LIBRARY].astype(str), joint.obs[TRUTH]

@@ -20,7 +20,7 @@ from ._pipeline import (
     run_slides,
     shared_arguments,
 )
-from ._slides import CORRECTIONS, Correction, concat_slides, library_ids
+from ._slides import CORRECTIONS, DEFAULT_CORRECTION, Correction, concat_slides, library_ids
 
 
 @validate_params(
@@ -37,7 +37,7 @@ def joint_domains(
     n_domains: int | None = None,
     *,
     library_key: str = _keys.LIBRARY_KEY,
-    batch_correction: Correction = "harmony",
+    batch_correction: Correction = DEFAULT_CORRECTION,
     use_image: bool = True,
     encoder: str = DEFAULT_ENCODER,
     fusion: str = DEFAULT_FUSION,
@@ -77,8 +77,11 @@ def joint_domains(
     library_key
         ``obs`` column of the slide of each spot (squidpy's ``library_key``).
     batch_correction
-        ``"harmony"``, ``"center"`` or ``"none"`` (see :func:`integrate_slides`); the
-        default is the best in ``benchmarks/results/joint.md``.
+        ``"center"``, ``"harmony"`` or ``"none"`` (see :func:`integrate_slides`). On DLPFC
+        (``benchmarks/results/joint.md``, 5 seeds) ``"center"`` gave the best ARI on both
+        section sets (151673 + 151674: 0.613 / 0.641 against Harmony's 0.557 / 0.553 and
+        0.622 / 0.556 for separate runs); Harmony kept more of the layers on the same
+        domain across three sections from two donors (consistency 0.717 against 0.587).
     use_image, encoder, fusion
         As in :func:`sf.tl.spatial_domains` (same defaults).
     stain_normalization
