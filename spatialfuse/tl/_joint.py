@@ -79,9 +79,9 @@ def joint_domains(
     batch_correction
         ``"center"``, ``"harmony"`` or ``"none"`` (see :func:`integrate_slides`). On DLPFC
         (``benchmarks/results/joint.md``, 5 seeds) ``"center"`` gave the best ARI on both
-        section sets (151673 + 151674: 0.613 / 0.641 against Harmony's 0.557 / 0.553 and
-        0.622 / 0.556 for separate runs); Harmony kept more of the layers on the same
-        domain across three sections from two donors (consistency 0.717 against 0.587).
+        section sets (151673 + 151674: 0.613 / 0.641 against Harmony's 0.554 / 0.549 and
+        0.622 / 0.557 for separate runs); Harmony kept more of the layers on the same
+        domain across three sections from two donors (consistency 0.728 against 0.584).
     use_image, encoder, fusion
         As in :func:`sf.tl.spatial_domains` (same defaults).
     stain_normalization
