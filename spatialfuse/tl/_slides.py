@@ -22,7 +22,7 @@ Correction = Literal["harmony", "center", "none"]
 CORRECTIONS = ("harmony", "center", "none")
 # the default of integrate_slides and joint_domains: with the default smoothed core it gave
 # the best ARI on both DLPFC sets of benchmarks/results/joint.md (5 seeds); Harmony kept a
-# higher consistency on the three-donor set only
+# higher consistency only where a section of a second donor joined (262 shared genes)
 DEFAULT_CORRECTION: Correction = "center"
 TILE_COLUMNS = (
     _keys.TILE_TISSUE_FRACTION,
