@@ -78,6 +78,8 @@ def _candidate(
     n_init: int = 5,
     auto_runs_max: int | None = None,
     covariance: str = "tied",
+    best_fraction: float | None = None,
+    use_image: bool | None = None,
 ) -> dict:
     options: dict[str, Any] = {
         "fusion": "smoothed",
@@ -89,6 +91,10 @@ def _candidate(
     }
     if covariance != "tied":
         options["step_options"]["cluster_domains"]["covariance"] = covariance
+    if best_fraction is not None:
+        options["step_options"]["cluster_domains"]["best_fraction"] = best_fraction
+    if use_image is not None:
+        options["use_image"] = use_image
     if auto_runs_max is not None:
         options[AUTO_RUNS_MAX] = auto_runs_max
     return options
@@ -98,6 +104,9 @@ def _candidate(
 # the upper bound (the runs of slides under 16,000 / bound spots) with this option, else 16
 AUTO_RUNS_MAX = "auto_runs_max"
 HISTORIC_AUTO_RUNS_MAX = 16
+# candidates that do not set the consensus's share of runs average every run, as the
+# package did when they were measured (sf.cluster.BEST_FRACTION since 2026-12-07)
+HISTORIC_BEST_FRACTION = 1.0
 
 
 # The grid of 2026-12-02 (hops 0-3 x pcs 15/30 x gmm/kmeans x runs 1/4, 34 candidates) is in
@@ -121,6 +130,21 @@ for _cov in ("diag", "full"):
     CANDIDATES[f"hops1_pcs30_gmm{_cov}_runsauto64"] = _candidate(
         1, 30, "gmm", "auto", 5, 64, covariance=_cov
     )
+# the consensus of the runs of highest log-likelihood only (the share of the runs); these
+# candidates (measured after the image vote joined the default) read no image, so that they
+# compare the expression core alone, as the candidates above did when they were measured
+for _share in (25, 50, 75, 100):
+    CANDIDATES[f"hops1_pcs30_gmm_runsauto64_best{_share}"] = _candidate(
+        1, 30, "gmm", "auto", 5, 64, best_fraction=_share / 100, use_image=False
+    )
+# the whole default (image read, weighed and voting) with other shares: not candidates of the
+# expression core (leave-one-slide-out skips names starting with "default"), the evidence
+# for the share the default uses
+for _share in (50, 100):
+    CANDIDATES[f"default_best{_share}"] = {
+        "step_options": {"cluster_domains": {"best_fraction": _share / 100}},
+        AUTO_RUNS_MAX: 64,
+    }
 
 
 def _source_hash() -> str:
@@ -164,6 +188,9 @@ def _run(base, truth, n_domains_: int | None, seed: int, options: dict) -> dict:
     if options:  # a candidate (not the package default) sets its own upper bound
         high = options.pop(AUTO_RUNS_MAX, HISTORIC_AUTO_RUNS_MAX)
         _validation.AUTO_RUNS_BOUNDS = (bounds[0], high)
+        step_options = {k: dict(v) for k, v in options["step_options"].items()}
+        step_options["cluster_domains"].setdefault("best_fraction", HISTORIC_BEST_FRACTION)
+        options["step_options"] = step_options
     start = time.process_time()
     try:
         sf.tl.spatial_domains(adata, n_domains=n_domains_, seed=seed, **options)
@@ -300,7 +327,9 @@ def _table(records: list[dict], row: str) -> dict[str, dict[str, list[float]]]:
 def leave_one_slide_out(grid: dict[str, dict[str, list[float]]], slides: list[str]) -> dict:
     """For each slide: the candidate with the best mean ARI over the other slides, and its
     ARI (per seed) on the slide left out."""
-    candidates = [c for c in grid if c != "default" and all(s in grid[c] for s in slides)]
+    candidates = [
+        c for c in grid if not c.startswith("default") and all(s in grid[c] for s in slides)
+    ]
     mean = {c: {s: float(np.mean(grid[c][s])) for s in slides} for c in candidates}
     out = {}
     for left_out in slides:

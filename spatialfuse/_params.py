@@ -179,6 +179,7 @@ NON_NEGATIVE_INT = Interval(Integral, 0, None, closed="left")
 POSITIVE_REAL = Interval(Real, 0, None, closed="neither")
 NON_NEGATIVE_REAL = Interval(Real, 0, None, closed="left")
 FRACTION = Interval(Real, 0, 1, closed="both")
+POSITIVE_FRACTION = Interval(Real, 0, 1, closed="right")
 SEED: list[Constraint] = [NON_NEGATIVE_INT, None]
 N_DOMAINS: list[Constraint] = [Interval(Integral, 2, None, closed="left"), None]
 N_RUNS: list[Constraint] = [POSITIVE_INT, Options(("auto",))]

@@ -18,10 +18,11 @@ from ._crossmodal import CrossModalVote, cross_modal_vote
 from ._gaussian import COVARIANCE_TYPES, MCLUST_NAMES, GaussianComponents
 from ._hmrf import INITS, HMRFResult, hmrf_gmm
 from ._potts import estimate_beta, prepare_graph
-from ._selection import ConsensusResult, consensus_hmrf, select_n_domains
+from ._selection import BEST_FRACTION, ConsensusResult, consensus_hmrf, select_n_domains
 from ._smooth import neighbourhood_mean, spatial_coherence
 
 __all__ = [
+    "BEST_FRACTION",
     "COVARIANCE_TYPES",
     "MCLUST_NAMES",
     "INITS",

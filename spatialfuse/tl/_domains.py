@@ -19,6 +19,7 @@ from .._params import (
     N_DOMAINS,
     N_RUNS,
     NON_NEGATIVE_REAL,
+    POSITIVE_FRACTION,
     POSITIVE_INT,
     SEED,
     Options,
@@ -32,6 +33,7 @@ from .._validation import (
     resolve_n_runs,
 )
 from ..cluster import (
+    BEST_FRACTION,
     COVARIANCE_TYPES,
     INITS,
     align_labels,
@@ -165,6 +167,7 @@ def align_domains(
         "n_init": [POSITIVE_INT],
         "init": [Options(INITS)],
         "n_runs": N_RUNS,
+        "best_fraction": [POSITIVE_FRACTION],
         "seed": SEED,
         "key_added": KEY,
         "copy": FLAG,
@@ -183,6 +186,7 @@ def cluster_domains(
     n_init: int = 5,
     init: str = "gmm",
     n_runs: int | str = "auto",
+    best_fraction: float = BEST_FRACTION,
     seed: int | None = None,
     key_added: str = _keys.DOMAIN,
     copy: bool = False,
@@ -223,10 +227,14 @@ def cluster_domains(
         where the HMRF EM starts, see :func:`sf.cluster.hmrf_gmm`.
     n_runs
         HMRF fits with seeds ``seed * n_runs`` onwards (``seed`` alone when ``1``); the
-        domains are the argmax of their posteriors averaged after matching their domains
-        (:func:`sf.cluster.consensus_hmrf`). Choosing ``K`` automatically needs at least 2.
-        ``"auto"``: 16,000 spot-fits spread over the runs, between 4 (a 4,000-spot slide)
-        and 16 (small slides, where single runs vary most and runs are cheap).
+        domains are the argmax of the posteriors of the best runs averaged after matching
+        their domains (:func:`sf.cluster.consensus_hmrf`). Choosing ``K`` automatically needs
+        at least 2. ``"auto"``: a fixed budget of spot-fits spread over the runs, between 4
+        (a 4,000-spot slide) and 64 (small slides, where single runs vary most and runs are
+        cheap).
+    best_fraction
+        Share of the runs, those of highest log-likelihood (at least two), whose posteriors
+        are averaged; 1 averages every run.
     seed
         Random seed (``sf.settings.seed`` when ``None``); the result is deterministic for it.
     key_added
@@ -273,6 +281,7 @@ def cluster_domains(
         "beta": beta,
         "n_init": n_init,
         "init": init,
+        "best_fraction": best_fraction,
     }
     record: dict[str, Any] = {}
     if n_domains is None:
@@ -298,7 +307,7 @@ def cluster_domains(
             "seeds": seeds,
             "agreement_ari": consensus.agreement.round(4),
             "kept": consensus.kept,
-            "averaged": list(range(n_runs)),
+            "averaged": consensus.averaged,
             "stability": consensus.stability,
         }
 
@@ -321,6 +330,7 @@ def cluster_domains(
             "n_init": n_init,
             "init": init,
             "n_runs": n_runs,
+            "best_fraction": best_fraction,
             "seed": seed,
         },
         "n_domains": int(n_domains),

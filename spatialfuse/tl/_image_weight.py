@@ -449,12 +449,14 @@ def _weigh_slide(
 def _consensus(
     X: np.ndarray, graph: sp.csr_matrix, n_domains: int, seeds: list[int], options: dict
 ) -> ConsensusResult:
-    """Single-start runs of one modality (their stability and consensus labels)."""
+    """Single-start runs of one modality (their stability and consensus labels); the
+    consensus averages every run, as when the thresholds of :func:`weigh_image` were set."""
     return consensus_hmrf(
         X,
         graph,
         n_domains,
         seeds,
+        best_fraction=1.0,
         show_progress=False,
         n_init=1,
         max_iter=WEIGH_MAX_ITER,

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
 from spatialfuse.cluster import consensus_hmrf, hmrf_gmm, select_n_domains
 
@@ -59,10 +60,10 @@ def test_a_domain_the_mean_posterior_drops_is_restored_from_the_kept_run(monkeyp
         proba[3:6] = [0.05, 0.9, 0.05]
         proba[6:] = [0.6, 0.35, 0.05]
         proba[6 + seed] = [0.3, 0.3, 0.4]
-        return SimpleNamespace(proba=proba, labels=proba.argmax(axis=1))
+        return SimpleNamespace(proba=proba, labels=proba.argmax(axis=1), log_likelihood=[0.0])
 
     monkeypatch.setattr(selection, "hmrf_gmm", lambda X, graph, k, seed, **kw: run(seed))
-    consensus = consensus_hmrf(np.zeros((9, 2)), None, 3, [0, 1, 2])
+    consensus = consensus_hmrf(np.zeros((9, 2)), None, 3, [0, 1, 2], best_fraction=1.0)
     assert np.bincount(consensus.labels, minlength=3)[2] == 0  # the average drops domain 2
     complete = consensus.with_every_domain()
     kept = consensus.runs[consensus.kept]
@@ -70,3 +71,35 @@ def test_a_domain_the_mean_posterior_drops_is_restored_from_the_kept_run(monkeyp
     assert np.bincount(complete.labels, minlength=3).min() == 1
     single = consensus_hmrf(np.zeros((9, 2)), None, 3, [0])
     assert single.with_every_domain() is single  # nothing dropped: unchanged
+
+
+def test_the_consensus_averages_the_runs_of_highest_likelihood(monkeypatch):
+    """Two runs of high likelihood split the spots one way, three of lower likelihood
+    another (the majority): the consensus follows the better half, while the stability
+    still measures every run; averaging every run follows the majority."""
+    from types import SimpleNamespace
+
+    import spatialfuse.cluster._selection as selection
+
+    good = np.repeat([0, 1], 5)
+    poor = np.tile([0, 1], 5)
+
+    def run(seed, **_):
+        labels = good if seed in (1, 3) else poor
+        proba = np.eye(2)[labels] * 0.8 + 0.1
+        return SimpleNamespace(
+            proba=proba, labels=labels, log_likelihood=[-5.0, -1.0 if seed in (1, 3) else -2.0]
+        )
+
+    monkeypatch.setattr(selection, "hmrf_gmm", lambda X, graph, k, seed, **kw: run(seed))
+    best = consensus_hmrf(np.zeros((10, 2)), None, 2, [0, 1, 2, 3, 4], best_fraction=0.4)
+    assert best.averaged == [1, 3]
+    assert best.kept in (1, 3)
+    assert adjusted_rand_score(best.labels, good) == 1.0
+    every = consensus_hmrf(np.zeros((10, 2)), None, 2, [0, 1, 2, 3, 4], best_fraction=1.0)
+    assert every.averaged == [0, 1, 2, 3, 4]
+    assert adjusted_rand_score(every.labels, poor) == 1.0
+    assert best.stability == every.stability < 1.0
+    # at least two runs: the best one (seed 1) and the first of the tied others (seed 0)
+    few = consensus_hmrf(np.zeros((10, 2)), None, 2, [0, 1, 2], best_fraction=0.1)
+    assert few.averaged == [0, 1]
