@@ -137,10 +137,10 @@ for _share in (25, 50, 75, 100):
     CANDIDATES[f"hops1_pcs30_gmm_runsauto64_best{_share}"] = _candidate(
         1, 30, "gmm", "auto", 5, 64, best_fraction=_share / 100, use_image=False
     )
-# the whole default (image read, weighed and voting) with other shares: not candidates of the
+# the whole default (image read, weighed and voting) with each share: not candidates of the
 # expression core (leave-one-slide-out skips names starting with "default"), the evidence
-# for the share the default uses
-for _share in (50, 100):
+# for the share the default uses (all runs)
+for _share in (50, 75, 100):
     CANDIDATES[f"default_best{_share}"] = {
         "step_options": {"cluster_domains": {"best_fraction": _share / 100}},
         AUTO_RUNS_MAX: 64,
