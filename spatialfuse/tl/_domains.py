@@ -227,11 +227,11 @@ def cluster_domains(
         where the HMRF EM starts, see :func:`sf.cluster.hmrf_gmm`.
     n_runs
         HMRF fits with seeds ``seed * n_runs`` onwards (``seed`` alone when ``1``); the
-        domains are the argmax of the posteriors of the best runs averaged after matching
-        their domains (:func:`sf.cluster.consensus_hmrf`). Choosing ``K`` automatically needs
-        at least 2. ``"auto"``: a fixed budget of spot-fits spread over the runs, between 4
-        (a 4,000-spot slide) and 64 (small slides, where single runs vary most and runs are
-        cheap).
+        domains are the argmax of the runs' posteriors (those ``best_fraction`` selects)
+        averaged after matching their domains (:func:`sf.cluster.consensus_hmrf`).
+        Choosing ``K`` automatically needs at least 2. ``"auto"``: a fixed budget of
+        spot-fits spread over the runs, between 4 (a 4,000-spot slide) and 64 (small slides,
+        where single runs vary most and runs are cheap).
     best_fraction
         Share of the runs, those of highest log-likelihood (at least two), whose posteriors
         are averaged; 1 averages every run.
