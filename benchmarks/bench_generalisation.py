@@ -11,8 +11,12 @@ Parts (``python benchmarks/bench_generalisation.py PART``; ``all`` runs them in 
   and the spatial graph are computed once per slide (they do not depend on the seed).
   ``default`` is ``spatial_domains`` at its current defaults.
 - ``robust``: the default on 151673 and 151674 with its 2,000 / 3,000 / 5,000 most variable
-  genes (scanpy ``seurat`` flavour, as the bundled demo), counts binomially thinned to 50 %
-  and 25 % of their depth, and its spots in a random order; seeds 0-4.
+  genes (scanpy ``seurat`` flavour, as the bundled demo; and 2,000 / 3,000 by the
+  ``seurat_v3`` flavour on the raw counts, as STAGATE, GraphST and BANKSY select), counts
+  binomially thinned to 50 % and 25 % of their depth, and its spots in a random order;
+  seeds 0-4; the thinned counts also with the genes ranked by ``seurat_v3`` (``+hvgv3``, the
+  option ``sf.pp.preprocess(flavor="seurat_v3")``). The fast peers on the same inputs:
+  ``bench_robust_peers.py``.
 - ``auto_k``: the default with ``n_domains=None`` on every slide: the K picked against the
   annotated number of classes, and the ARI at the pick; seeds 0-4. Each candidate number of
   k-means starts of the runs that score each K (``AUTO_K_SCANS``, ``scan_n_init`` of
@@ -58,6 +62,7 @@ from _slides import SLIDES, Slide, load, n_domains  # noqa: E402
 CACHE = REPO / "benchmarks" / ".cache" / "generalisation"
 SEEDS = range(5)
 ROBUST_SLIDES = ("151673", "151674")
+V3_PANELS = (2000, 3000)  # panels ranked by scanpy's ``seurat_v3`` flavour
 AUTO_K_SCANS = (1, 2)  # k-means starts per run while scoring each K
 SOURCES = (
     "cluster",
@@ -145,6 +150,15 @@ for _share in (50, 75, 100):
         "step_options": {"cluster_domains": {"best_fraction": _share / 100}},
         AUTO_RUNS_MAX: 64,
     }
+# the whole default with its variable genes ranked by scanpy's seurat_v3 flavour (raw counts,
+# as STAGATE, GraphST and BANKSY rank them) instead of the seurat flavour (log data)
+HVG_V3 = {
+    "step_options": {"preprocess": {"flavor": "seurat_v3"}, "cluster_domains": {}},
+    AUTO_RUNS_MAX: 64,
+}
+CANDIDATES["default_hvgv3"] = HVG_V3
+# the robustness inputs on which the default also runs with HVG_V3 (variant name + "+hvgv3")
+V3_ROBUST = ("depth_0.5", "depth_0.25")
 
 
 def _source_hash() -> str:
@@ -168,6 +182,16 @@ def _prepared(adata):
     sf.pp.preprocess(adata, seed=0)
     sf.gr.spatial_graph(adata)
     return adata
+
+
+def _unprocessed(adata):
+    """``adata`` as before :func:`sf.pp.preprocess`: raw counts in ``X``, no PCA (graph kept)."""
+    import spatialfuse as sf
+
+    out = adata.copy()
+    out.X = out.layers[sf._keys.COUNTS_LAYER].copy()
+    del out.obsm[sf._keys.PCA]
+    return out
 
 
 def _score(adata, truth: np.ndarray) -> dict[str, float]:
@@ -238,7 +262,10 @@ def _grid_slide(name: str, pattern: str = "") -> list[dict]:
             path = CACHE / "grid" / cand / f"{name}_seed{seed}.json"
             # a candidate names all its options; only the default depends on the package's
             key = _key(cand, options, name, seed, sources if cand == "default" else None)
-            run = partial(_run, base, truth, n_domains(slide), seed, options)
+            # a candidate with its own preprocessing starts from the counts and the graph
+            own = "preprocess" in options.get("step_options", {})
+            start = _unprocessed(base) if own else base
+            run = partial(_run, start, truth, n_domains(slide), seed, options)
             record = _cached(path, key, run)
             out.append({"candidate": cand, "slide": name, "seed": seed, **record})
     return out
@@ -261,6 +288,11 @@ def _variants(slide: Slide):
             lognorm, n_top_genes=n_genes, flavor="seurat", inplace=False
         )["highly_variable"].to_numpy()
         yield f"genes_{n_genes}", full[:, hvg].copy()
+    for n_genes in V3_PANELS:  # ranked on the raw counts (needs scikit-misc)
+        hvg = sc.pp.highly_variable_genes(
+            full, n_top_genes=n_genes, flavor="seurat_v3", inplace=False
+        )["highly_variable"].to_numpy()
+        yield f"genes_v3_{n_genes}", full[:, hvg].copy()
     rng = np.random.default_rng(0)
     counts = sp.csr_matrix(full.X)
     for depth in (0.5, 0.25):
@@ -283,11 +315,14 @@ def _robust_slide(name: str) -> list[dict]:
     out = []
     for variant, adata in _variants(slide):
         truth = adata.obs[slide.truth].to_numpy(dtype=object)
-        for seed in SEEDS:
-            path = CACHE / "robust" / variant / f"{name}_seed{seed}.json"
-            key = _key("robust", variant, name, seed, sources)
-            record = _cached(path, key, partial(_run, adata, truth, n_domains(slide), seed, {}))
-            out.append({"variant": variant, "slide": name, "seed": seed, **record})
+        runs = {variant: {}} | ({f"{variant}+hvgv3": HVG_V3} if variant in V3_ROBUST else {})
+        for label, options in runs.items():
+            for seed in SEEDS:
+                path = CACHE / "robust" / label / f"{name}_seed{seed}.json"
+                key = _key("robust", label, name, seed, sources)
+                run = partial(_run, adata, truth, n_domains(slide), seed, options)
+                record = _cached(path, key, run)
+                out.append({"variant": label, "slide": name, "seed": seed, **record})
     return out
 
 
@@ -355,6 +390,27 @@ def _peer_rows(slides: list[str]) -> dict[str, dict[str, list[float]]]:
                 if aris:
                     rows.setdefault(method, {})[slide] = aris
     return rows
+
+
+ROBUST_PEERS = {"banksy": "BANKSY", "spagcn": "SpaGCN", "pca_leiden": "PCA + Leiden"}
+
+
+def _robust_peers() -> dict[str, dict[str, str]]:
+    """ARI (``mean ± sd``) of the fast peers per ``"slide:variant"`` (``bench_robust_peers``);
+    ``"slide:genes_5000"`` is the slide's own row of ``results/peers.json``."""
+    out: dict[str, dict[str, str]] = {}
+    path = RESULTS / "robust_peers.json"
+    if path.exists():
+        for method, cells in json.loads(path.read_text())["methods"].items():
+            out[method] = {k: f"{c['ari']} ({c['n']})" for k, c in cells.items() if c["n"]}
+    path = RESULTS / "peers.json"
+    if path.exists():
+        for method, per_slide in json.loads(path.read_text())["methods"].items():
+            for s in ROBUST_SLIDES:
+                cell = per_slide.get(s, {}).get("summary")
+                if method in out and cell and cell.get("seeds_ok"):
+                    out[method][f"{s}:genes_5000"] = f"{cell['ari']} ({cell['seeds_ok']})"
+    return out
 
 
 def _fmt(values: list[float] | None) -> str:
@@ -434,12 +490,26 @@ def report() -> None:
     robust = [r for r in records if r["part"] == "robust"]
     if robust:
         variants = sorted({r["variant"] for r in robust})
+        robust_peers = _robust_peers()
+        methods = [m for m in ROBUST_PEERS if m in robust_peers]
         lines += ["", "## Robustness of the default (151673, 151674)", ""]
-        lines += ["| variant | " + " | ".join(ROBUST_SLIDES) + " |", "|---|---|---|"]
+        lines += [
+            "Beside the default: the fast peers on the same inputs (`results/robust_peers.md`, "
+            "`bench_robust_peers.py`; the 5,000-gene rows are the slides' rows of "
+            "`results/peers.json`). `+hvgv3`: the default with `sf.pp.preprocess(flavor="
+            '"seurat_v3")`.',
+            "",
+        ]
+        labels = ("default", *(ROBUST_PEERS[m] for m in methods))
+        heads = [f"{s} {label}" for s in ROBUST_SLIDES for label in labels]
+        lines += ["| variant | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
         table = _table(robust, "variant")
         for v in variants:
-            cells = " | ".join(_fmt(table[v].get(s)) for s in ROBUST_SLIDES)
-            lines.append(f"| {v} | {cells} |")
+            cells = []
+            for s in ROBUST_SLIDES:
+                cells.append(_fmt(table[v].get(s)))
+                cells += [robust_peers[m].get(f"{s}:{v}", "–") for m in methods]
+            lines.append(f"| {v} | " + " | ".join(cells) + " |")
     auto = [r for r in records if r["part"] == "auto_k"]
     auto_loso = {}
     if auto:
@@ -480,6 +550,7 @@ def report() -> None:
         "leave_one_slide_out": loso,
         "peers": peers,
         "robust": _table(robust, "variant") if robust else {},
+        "robust_peers": _robust_peers(),
         "auto_k": auto,
         "auto_k_leave_one_slide_out": auto_loso,
     }

@@ -14,16 +14,20 @@ from .._params import (
     POSITIVE_INT,
     POSITIVE_REAL,
     SEED,
+    Options,
     validate_params,
 )
 from .._settings import resolve_seed
 from .._validation import check_counts
+
+HVG_FLAVORS = ("seurat", "seurat_v3")
 
 
 @validate_params(
     {
         "adata": [AnnData],
         "n_top_genes": [POSITIVE_INT, None],
+        "flavor": [Options(HVG_FLAVORS)],
         "n_comps": [POSITIVE_INT],
         "target_sum": [POSITIVE_REAL],
         "scale": FLAG,
@@ -36,6 +40,7 @@ def preprocess(
     adata: AnnData,
     *,
     n_top_genes: int = 3000,
+    flavor: str = "seurat",
     n_comps: int = 30,
     target_sum: float = 1e4,
     scale: bool = True,
@@ -46,8 +51,8 @@ def preprocess(
     """Compute the gene representation used by the fusion model, as scanpy does it.
 
     Keeps raw counts in ``layers['counts']``, normalises each spot to ``target_sum``,
-    log1p-transforms, flags ``n_top_genes`` highly variable genes (Seurat flavour on the
-    log data), optionally scales them, and runs PCA on them.
+    log1p-transforms, flags ``n_top_genes`` highly variable genes (scanpy's Seurat flavour
+    on the log data by default), optionally scales them, and runs PCA on them.
 
     Parameters
     ----------
@@ -55,6 +60,12 @@ def preprocess(
         Slide with raw counts in ``X``.
     n_top_genes
         Number of highly variable genes; all genes are used when the slide has fewer.
+    flavor
+        How they are ranked (:func:`scanpy.pp.highly_variable_genes`): ``"seurat"``
+        (dispersion on the log data, the default: it ranks weakly expressed genes high) or
+        ``"seurat_v3"`` (standardised variance of the raw counts, as STAGATE, GraphST and
+        BANKSY select; it prefers expressed genes). ``"seurat_v3"`` held up better on DLPFC
+        thinned to half its depth and lower on the legacy-ST slides (README, *Performance*).
     n_comps
         Number of principal components.
     target_sum
@@ -79,11 +90,18 @@ def preprocess(
     if _keys.COUNTS_LAYER not in adata.layers:
         adata.layers[_keys.COUNTS_LAYER] = adata.X.copy()
     keep = np.asarray(adata.X.sum(axis=0)).ravel() > 0
+    n_top = min(n_top_genes, int(keep.sum()))
+    if flavor == "seurat_v3":  # ranked on the counts, kept aside before normalising
+        hvg_flags = sc.pp.highly_variable_genes(
+            adata[:, keep], n_top_genes=n_top, flavor=flavor, inplace=False
+        )["highly_variable"].to_numpy()
+        adata.var["highly_variable"] = False
+        adata.var.loc[adata.var_names[keep], "highly_variable"] = hvg_flags
     sc.pp.normalize_total(adata, target_sum=target_sum)
     sc.pp.log1p(adata)
-    n_top = min(n_top_genes, int(keep.sum()))
-    sc.pp.highly_variable_genes(adata, n_top_genes=n_top, flavor="seurat", subset=False)
-    adata.var["highly_variable"] &= keep
+    if flavor == "seurat":
+        sc.pp.highly_variable_genes(adata, n_top_genes=n_top, flavor=flavor, subset=False)
+        adata.var["highly_variable"] &= keep
     hvg = adata[:, adata.var["highly_variable"].to_numpy()]
     X = hvg.X.toarray() if hasattr(hvg.X, "toarray") else np.asarray(hvg.X, dtype=np.float32)
     if scale:
@@ -93,6 +111,7 @@ def preprocess(
     adata.uns["spatialfuse_preprocess"] = {
         "params": {
             "n_top_genes": n_top,
+            "flavor": flavor,
             "n_comps": n_comps,
             "target_sum": target_sum,
             "scale": scale,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import spatialfuse as sf
-from spatialfuse._errors import CountsError
+from spatialfuse._errors import CountsError, ParameterError
 
 
 def test_preprocess_writes_pca_and_keeps_counts(dlpfc_151673):
@@ -34,3 +34,44 @@ def test_preprocess_rejects_negative_counts(dlpfc_151673):
     small.X[0, 0] = -1
     with pytest.raises(CountsError, match="negative"):
         sf.pp.preprocess(small)
+
+
+def test_seurat_v3_ranks_the_raw_counts_and_prefers_expressed_genes(dlpfc_151673):
+    v3 = sf.pp.preprocess(dlpfc_151673, n_top_genes=300, n_comps=5, flavor="seurat_v3", copy=True)
+    seurat = sf.pp.preprocess(dlpfc_151673, n_top_genes=300, n_comps=5, copy=True)
+    picked_v3 = v3.var["highly_variable"].to_numpy()
+    picked_seurat = seurat.var["highly_variable"].to_numpy()
+    assert picked_v3.sum() == 300
+    assert v3.uns["spatialfuse_preprocess"]["params"]["flavor"] == "seurat_v3"
+    assert (picked_v3 != picked_seurat).any()
+    # the counts were ranked, not the log data: the genes are those scanpy's seurat_v3 picks
+    import scanpy as sc
+
+    expected = sc.pp.highly_variable_genes(
+        dlpfc_151673, n_top_genes=300, flavor="seurat_v3", inplace=False
+    )["highly_variable"].to_numpy()
+    np.testing.assert_array_equal(picked_v3, expected)
+    # seurat_v3 prefers expressed genes (the reason it holds up at low depth)
+    mean = np.asarray(dlpfc_151673.X.mean(axis=0)).ravel()
+    assert np.median(mean[picked_v3]) > np.median(mean[picked_seurat])
+
+
+def test_preprocess_rejects_an_unknown_flavor(dlpfc_151673):
+    with pytest.raises(ParameterError, match="flavor='cell_ranger'"):
+        sf.pp.preprocess(dlpfc_151673, flavor="cell_ranger")
+
+
+def test_the_pipeline_passes_the_flavor_to_preprocess():
+    slide = sf.datasets.synthetic(n_spots=80, n_domains=3, n_genes=40, seed=1)
+    sf.tl.spatial_domains(
+        slide,
+        3,
+        seed=0,
+        use_image=False,
+        n_runs=1,
+        step_options={"preprocess": {"flavor": "seurat_v3", "n_top_genes": 20}},
+    )
+    params = slide.uns["spatialfuse_preprocess"]["params"]
+    assert params["flavor"] == "seurat_v3" and params["n_top_genes"] == 20
+    assert int(slide.var["highly_variable"].sum()) == 20
+    assert slide.obs["spatialfuse_domain"].nunique() == 3
