@@ -24,6 +24,11 @@ def demo() -> AnnData:
     manual cortical layer (``L1``-``L6``, ``WM``; NaN for 28 unlabelled spots) in
     ``obs['layer']``. No download needed.
 
+    The genes are the first 2,000 of the 5,000-gene file by scanpy's ``seurat`` flavour, which
+    ranks weakly expressed genes high: :func:`spatialfuse.tl.spatial_domains` scores ARI 0.39
+    on them at seed 0, against 0.60 on the first 2,000 by ``seurat_v3`` and 0.62 on all 5,000
+    (README, *Performance*).
+
     Returns
     -------
     A new AnnData in the Visium layout (checked by :func:`spatialfuse.io.validate`).
