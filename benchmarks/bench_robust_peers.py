@@ -19,8 +19,7 @@ report`` puts these beside the default's robustness rows.
 Run: ``bash benchmarks/peers/setup.sh peers && .venv/bin/python
 benchmarks/bench_robust_peers.py [--methods banksy spagcn pca_leiden] [--seeds 5]``
 (about 25 min per seed for the three methods on a shared 2-core machine; ``--report-only``
-writes the tables from the cache; the committed tables have 4-5 seeds, as the run was stopped
-during seed 4).
+writes the tables from the cache).
 """
 
 from __future__ import annotations
