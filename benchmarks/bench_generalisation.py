@@ -72,6 +72,8 @@ SOURCES = (
     "tl/_domains.py",
     "tl/_pipeline.py",
     "tl/_image_weight.py",
+    "tl/_genes.py",
+    "metrics",
 )
 
 
@@ -112,6 +114,9 @@ HISTORIC_AUTO_RUNS_MAX = 16
 # candidates that do not set the consensus's share of runs average every run, as the
 # package did when they were measured (sf.cluster.BEST_FRACTION since 2026-12-07)
 HISTORIC_BEST_FRACTION = 1.0
+# candidates that do not name a ranking of the variable genes use the seurat flavour, as the
+# package did when they were measured (flavor="auto" since 2026-12-07, third session)
+HISTORIC_FLAVOR = "seurat"
 
 
 # The grid of 2026-12-02 (hops 0-3 x pcs 15/30 x gmm/kmeans x runs 1/4, 34 candidates) is in
@@ -142,6 +147,14 @@ for _share in (25, 50, 75, 100):
     CANDIDATES[f"hops1_pcs30_gmm_runsauto64_best{_share}"] = _candidate(
         1, 30, "gmm", "auto", 5, 64, best_fraction=_share / 100, use_image=False
     )
+# the ranking of the variable genes (sf.pp.preprocess flavor): the seurat genes (the rows
+# above), the genes of the neighbourhood-averaged expression, and the default's choice between
+# the two by the neighbour agreement of their domains; expression core, no image
+for _flavor in ("spatial", "auto"):
+    CANDIDATES[f"hops1_pcs30_gmm_runsauto64_{_flavor}"] = {
+        **_candidate(1, 30, "gmm", "auto", 5, 64, use_image=False),
+        "flavor": _flavor,
+    }
 # the whole default (image read, weighed and voting) with each share: not candidates of the
 # expression core (leave-one-slide-out skips names starting with "default"), the evidence
 # for the share the default uses (all runs)
@@ -191,6 +204,7 @@ def _unprocessed(adata):
     out = adata.copy()
     out.X = out.layers[sf._keys.COUNTS_LAYER].copy()
     del out.obsm[sf._keys.PCA]
+    out.uns.pop("log1p", None)  # scanpy's mark of log data
     return out
 
 
@@ -215,6 +229,7 @@ def _run(base, truth, n_domains_: int | None, seed: int, options: dict) -> dict:
         step_options = {k: dict(v) for k, v in options["step_options"].items()}
         step_options["cluster_domains"].setdefault("best_fraction", HISTORIC_BEST_FRACTION)
         options["step_options"] = step_options
+        options.setdefault("flavor", HISTORIC_FLAVOR)
     start = time.process_time()
     try:
         sf.tl.spatial_domains(adata, n_domains=n_domains_, seed=seed, **options)
@@ -262,8 +277,13 @@ def _grid_slide(name: str, pattern: str = "") -> list[dict]:
             path = CACHE / "grid" / cand / f"{name}_seed{seed}.json"
             # a candidate names all its options; only the default depends on the package's
             key = _key(cand, options, name, seed, sources if cand == "default" else None)
-            # a candidate with its own preprocessing starts from the counts and the graph
-            own = "preprocess" in options.get("step_options", {})
+            # a candidate with its own preprocessing (and the default, which may rank the
+            # genes twice) starts from the counts and the graph
+            own = (
+                cand == "default"
+                or "preprocess" in options.get("step_options", {})
+                or options.get("flavor", HISTORIC_FLAVOR) != HISTORIC_FLAVOR
+            )
             start = _unprocessed(base) if own else base
             run = partial(_run, start, truth, n_domains(slide), seed, options)
             record = _cached(path, key, run)
@@ -337,7 +357,7 @@ def _auto_k_slide(name: str) -> list[dict]:
         for seed in SEEDS:
             path = CACHE / "auto_k" / f"scan{scan}" / f"{name}_seed{seed}.json"
             key = _key("auto_k", scan, name, seed, sources)
-            record = _cached(path, key, partial(_run, base, truth, None, seed, {}))
+            record = _cached(path, key, partial(_run, _unprocessed(base), truth, None, seed, {}))
             out.append({"slide": name, "seed": seed, "scan": scan, **record})
     domains.select_n_domains = select_n_domains
     return out

@@ -20,6 +20,7 @@ from ._logging import quiet_terminal
 from ._settings import settings
 from .im._encode import ENCODERS
 from .tl._fuse import ALL_METHODS
+from .tl._genes import FLAVORS
 from .workflow import (
     AUTO,
     CACHE_FOLDER,
@@ -181,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-top-genes",
         type=int,
         help=f"highly variable genes (default {DEFAULTS.n_top_genes})",
+    )
+    run.add_argument(
+        "--flavor",
+        choices=FLAVORS,
+        help="ranking of the variable genes; 'auto' tries 'seurat' and 'spatial' and keeps the "
+        f"spatially more coherent domains (default {DEFAULTS.flavor})",
     )
     run.add_argument(
         "--n-comps", type=int, help=f"principal components (default {DEFAULTS.n_comps})"

@@ -66,13 +66,14 @@ def test_every_option_is_a_config_key(tmp_path):
     config.write_text(
         "n_domains = 3\nlibrary_id = 'synthetic'\nlayer = 'counts'\nuse_image = false\n"
         "encoder = 'handcrafted'\n"
-        "fusion = 'smoothed'\nn_top_genes = 40\nn_comps = 8\nn_rings = 1\nn_runs = 2\n"
+        "fusion = 'smoothed'\nn_top_genes = 40\nflavor = 'spatial'\nn_comps = 8\n"
+        "n_rings = 1\nn_runs = 2\n"
         "seed = 1\ntruth = 'domain_truth'\nepochs = 3\n[step_options.cluster_domains]\n"
         "n_init = 2\n"
     )
     assert set(read_config(config)) == set(OPTION_NAMES)
     options = RunOptions.from_config(config)
-    assert options.n_runs == 2 and options.use_image is False
+    assert options.n_runs == 2 and options.use_image is False and options.flavor == "spatial"
     assert options.pipeline_kwargs()["step_options"]["fuse"] == {"epochs": 3}
 
 
@@ -106,6 +107,7 @@ def test_documented_manifest_columns_run(tmp_path):
         "encoder": "handcrafted",
         "epochs": "2",
         "n_top_genes": "30",
+        "flavor": "spatial",
         "n_comps": "6",
         "n_rings": "1",
         "n_runs": "1",

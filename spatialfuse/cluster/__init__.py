@@ -5,7 +5,8 @@ on a sparse spatial graph; :func:`consensus_hmrf` averages several of its runs a
 :func:`select_n_domains` picks the number of domains by their stability;
 :func:`align_labels` matches labels to a reference; :func:`most_agreeing` picks the medoid of
 several runs and :func:`mean_aligned_posterior` averages their posteriors;
-:func:`neighbourhood_mean` averages a representation over spatial neighbourhoods and
+:func:`neighbourhood_mean` averages a representation over spatial neighbourhoods (with the
+matrix of :func:`neighbourhood_operator`) and
 :func:`spatial_coherence` measures how much of it neighbours share; :func:`cross_modal_vote`
 teaches a second modality the domains of the first.
 """
@@ -19,7 +20,7 @@ from ._gaussian import COVARIANCE_TYPES, MCLUST_NAMES, GaussianComponents
 from ._hmrf import INITS, HMRFResult, hmrf_gmm
 from ._potts import estimate_beta, prepare_graph
 from ._selection import BEST_FRACTION, ConsensusResult, consensus_hmrf, select_n_domains
-from ._smooth import neighbourhood_mean, spatial_coherence
+from ._smooth import neighbourhood_mean, neighbourhood_operator, spatial_coherence
 
 __all__ = [
     "BEST_FRACTION",
@@ -38,6 +39,7 @@ __all__ = [
     "mean_aligned_posterior",
     "most_agreeing",
     "neighbourhood_mean",
+    "neighbourhood_operator",
     "prepare_graph",
     "select_n_domains",
     "spatial_coherence",

@@ -8,12 +8,14 @@ scikit-learn functions, used only here, so a change there is a one-file fix.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from sklearn.mixture import GaussianMixture
 from sklearn.mixture._gaussian_mixture import (
+    _compute_log_det_cholesky,
     _compute_precision_cholesky,
     _estimate_gaussian_parameters,
     _estimate_log_gaussian_prob,
@@ -61,9 +63,33 @@ def fit_components(
     )
 
 
+def _log_gaussian_prob(
+    X: np.ndarray, means: np.ndarray, precisions_chol: np.ndarray, covariance: str
+) -> np.ndarray:
+    """scikit-learn's ``_estimate_log_gaussian_prob``, with the whitening ``X @ P`` of a tied
+    covariance computed once instead of once per component: the same operations on the same
+    numbers, so the same result, at a fraction of the time (it dominated the clustering)."""
+    if covariance != "tied":
+        return _estimate_log_gaussian_prob(X, means, precisions_chol, covariance)
+    n_features = X.shape[1]
+    whitened = X @ precisions_chol
+    log_prob = np.empty((X.shape[0], means.shape[0]), dtype=X.dtype)
+    for k in range(means.shape[0]):
+        log_prob[:, k] = np.sum(np.square(whitened - means[k] @ precisions_chol), axis=1)
+    log_det = _compute_log_det_cholesky(precisions_chol, covariance, n_features)
+    return -0.5 * (n_features * math.log(2 * math.pi) + log_prob) + log_det
+
+
+class _GaussianMixture(GaussianMixture):
+    """:class:`~sklearn.mixture.GaussianMixture` with :func:`_log_gaussian_prob`."""
+
+    def _estimate_log_prob(self, X: np.ndarray, xp: object = None) -> np.ndarray:
+        return _log_gaussian_prob(X, self.means_, self.precisions_cholesky_, self.covariance_type)
+
+
 def log_densities(X: np.ndarray, components: GaussianComponents) -> np.ndarray:
     """``log N(x_i | mu_k, Sigma_k)`` as an ``(n, K)`` array."""
-    return _estimate_log_gaussian_prob(
+    return _log_gaussian_prob(
         X, components.means, components.precisions_cholesky, components.covariance
     )
 
@@ -78,7 +104,7 @@ def initial_mixture(
     seed: int,
 ) -> tuple[GaussianMixture, np.ndarray]:
     """Fit a plain Gaussian mixture (best of ``n_init`` k-means starts) and its posteriors."""
-    gmm = GaussianMixture(
+    gmm = _GaussianMixture(
         n_components=n_components,
         covariance_type=covariance,
         n_init=n_init,

@@ -6,9 +6,31 @@ import numpy as np
 import scipy.sparse as sp
 
 
+def neighbourhood_operator(graph: sp.spmatrix | sp.sparray, n_hops: int = 1) -> sp.csr_matrix:
+    """The sparse ``(n, n)`` matrix that averages each spot over its ``n_hops`` neighbourhood.
+
+    Row ``i`` holds ``1 / size`` at spot ``i`` and at every spot reachable from it in at most
+    ``n_hops`` edges of ``graph`` (weights ignored); :func:`neighbourhood_mean` multiplies by
+    it. Build it once to average many blocks of columns.
+    """
+    n = graph.shape[0]
+    if graph.shape != (n, n):
+        raise ValueError(f"graph has shape {graph.shape}; expected a square matrix.")
+    if isinstance(n_hops, bool) or int(n_hops) != n_hops or n_hops < 0:
+        raise ValueError(f"n_hops={n_hops!r}; pass a whole number >= 0.")
+    step = sp.csr_matrix(graph, dtype=bool, copy=True)
+    step = (step + step.T + sp.eye(n, dtype=bool, format="csr")).astype(bool).tocsr()
+    reach = sp.eye(n, dtype=bool, format="csr")
+    for _ in range(int(n_hops)):
+        reach = (reach @ step).astype(bool).tocsr()
+    reach = reach.astype(np.float64)
+    size = np.asarray(reach.sum(axis=1)).ravel()
+    return sp.csr_matrix(sp.diags(1.0 / size) @ reach)
+
+
 def neighbourhood_mean(
-    X: np.ndarray, graph: sp.spmatrix | sp.sparray, n_hops: int = 1
-) -> np.ndarray:
+    X: np.ndarray | sp.spmatrix, graph: sp.spmatrix | sp.sparray, n_hops: int = 1
+) -> np.ndarray | sp.csr_matrix:
     """Average each spot's representation over the spots within ``n_hops`` steps of it.
 
     The neighbourhood of spot ``i`` is ``i`` itself and every spot reachable from it in at
@@ -23,7 +45,7 @@ def neighbourhood_mean(
     Parameters
     ----------
     X
-        ``(n, d)`` representation, e.g. expression principal components.
+        ``(n, d)`` representation, e.g. expression principal components, dense or sparse.
     graph
         ``(n, n)`` sparse spatial adjacency (weights ignored, only its pattern is used).
     n_hops
@@ -31,22 +53,12 @@ def neighbourhood_mean(
 
     Returns
     -------
-    The ``(n, d)`` averaged representation (float64).
+    The ``(n, d)`` averaged representation (float64; sparse CSR when ``X`` is sparse).
     """
-    X = np.asarray(X, dtype=np.float64)
-    n = X.shape[0]
-    if graph.shape != (n, n):
-        raise ValueError(f"graph has shape {graph.shape}; expected {(n, n)}.")
-    if isinstance(n_hops, bool) or int(n_hops) != n_hops or n_hops < 0:
-        raise ValueError(f"n_hops={n_hops!r}; pass a whole number >= 0.")
-    step = sp.csr_matrix(graph, dtype=bool, copy=True)
-    step = (step + step.T + sp.eye(n, dtype=bool, format="csr")).astype(bool).tocsr()
-    reach = sp.eye(n, dtype=bool, format="csr")
-    for _ in range(int(n_hops)):
-        reach = (reach @ step).astype(bool).tocsr()
-    reach = reach.astype(np.float64)
-    size = np.asarray(reach.sum(axis=1)).ravel()
-    return (sp.diags(1.0 / size) @ reach) @ X
+    X = sp.csr_matrix(X, dtype=np.float64) if sp.issparse(X) else np.asarray(X, np.float64)
+    if graph.shape != (X.shape[0],) * 2:
+        raise ValueError(f"graph has shape {graph.shape}; expected {(X.shape[0],) * 2}.")
+    return neighbourhood_operator(graph, n_hops) @ X
 
 
 def spatial_coherence(X: np.ndarray, graph: sp.spmatrix | sp.sparray) -> float:

@@ -1,9 +1,11 @@
-"""Spatial coherence of a labelling without truth: PAS and CHAOS.
+"""Spatial coherence of a labelling without truth: PAS, CHAOS and neighbour agreement.
 
 Definitions as in SpatialPCA (Shang & Zhou 2022) and the SDMBench benchmark:
 
 * PAS, percentage of abnormal spots: the fraction of spots whose label differs from the
   labels of more than half of their ``k = 10`` nearest spatial neighbours. Lower is better.
+* neighbour agreement: the fraction of the spatial graph's edges (pairs of neighbouring
+  spots) whose two spots carry the same label. Higher is better.
 * CHAOS: coordinates are standardised (zero mean, unit variance per axis); for every label
   with more than two spots, the distance from each spot to its nearest spot of the same
   label is summed; the total is divided by the number of spots. Lower is better.
@@ -14,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.spatial import cKDTree
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
@@ -53,3 +56,30 @@ def chaos(labels: Any, coords: Any) -> float:
         distances, _ = cKDTree(members).query(members, k=2)
         total += float(distances[:, 1].sum())
     return total / labels.shape[0]
+
+
+def neighbour_agreement(labels: Any, graph: sp.spmatrix | sp.sparray) -> float:
+    """Fraction of the edges of ``graph`` whose two spots share a label.
+
+    Parameters
+    ----------
+    labels
+        One label per spot (row of ``graph``).
+    graph
+        ``(n, n)`` sparse spatial adjacency, e.g. ``adata.obsp['spatial_connectivities']``
+        (weights ignored, self-loops not counted).
+
+    Returns
+    -------
+    The fraction in ``[0, 1]``: 1 when no domain border separates neighbours; ``nan`` for a
+    graph without edges.
+    """
+    labels = np.asarray(labels, dtype=object).astype(str)
+    if graph.shape != (labels.shape[0],) * 2:
+        raise ValueError(f"graph has shape {graph.shape}; expected one row per label.")
+    edges = sp.coo_matrix(graph)
+    off_diagonal = edges.row != edges.col
+    rows, cols = edges.row[off_diagonal], edges.col[off_diagonal]
+    if rows.size == 0:
+        return float("nan")
+    return float(np.mean(labels[rows] == labels[cols]))

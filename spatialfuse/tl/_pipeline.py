@@ -23,6 +23,7 @@ from .._params import (
     N_RUNS,
     POSITIVE_INT,
     SEED,
+    Options,
     validate_params,
 )
 from .._settings import resolve_seed
@@ -34,6 +35,7 @@ from .._validation import (
     validate_visium,
 )
 from ..cluster import mean_aligned_posterior, most_agreeing
+from ._genes import AUTO_FLAVOR, FLAVORS, FLAVORS_TRIED, choose_gene_ranking
 from ._image_weight import image_resolves_spots, refine_with_image, weigh_image
 from ._slides import cross_slide_edges, encode_slides, integrate_slides
 
@@ -50,12 +52,13 @@ STEPS = (
     "encode",
     "fuse",
     "cluster_domains",
+    "choose_genes",
     "weigh_image",
     "refine_with_image",
 )
 # several slides: tiles are cut and scored inside "encode", slide by slide; no image vote
 JOINT_STEPS = (
-    *(s for s in STEPS if s not in ("tile_quality", "refine_with_image")),
+    *(s for s in STEPS if s not in ("tile_quality", "choose_genes", "refine_with_image")),
     "integrate",
 )
 
@@ -173,6 +176,7 @@ class _StepRunner:
         "library_id": [str, None],
         "layer": [str, None],
         "n_top_genes": [POSITIVE_INT],
+        "flavor": [Options(FLAVORS)],
         "n_comps": [POSITIVE_INT],
         "n_rings": [POSITIVE_INT],
         **RUN_CONSTRAINTS,
@@ -188,6 +192,7 @@ def spatial_domains(
     encoder: str = DEFAULT_ENCODER,
     fusion: str = DEFAULT_FUSION,
     n_top_genes: int = 3000,
+    flavor: str = AUTO_FLAVOR,
     n_comps: int = 30,
     n_rings: int = 1,
     n_runs: int | str = DEFAULT_N_RUNS,
@@ -233,6 +238,17 @@ def spatial_domains(
         ``"gene"`` for the expression-only graph model.
     n_top_genes, n_comps
         Gene representation (see :func:`sf.pp.preprocess`).
+    flavor
+        How :func:`sf.pp.preprocess` ranks the variable genes. ``"auto"`` (default, with the
+        ``"smoothed"`` fusion on one slide): the domains are found on the ``"seurat"`` genes and
+        again, with the same number of domains, on the ``"spatial"`` genes (dispersion of the
+        neighbourhood-averaged expression), and the domains that agree more with the spatial
+        graph are kept (:func:`sf.metrics.neighbour_agreement`; ``uns['spatialfuse_genes']``
+        records both and the choice). Neither ranking was best on every labelled slide, and
+        this choice never scored below the ``"seurat"`` genes by more than the seeds' spread
+        on them while it held up on thinned counts (README, *Performance*). Otherwise (or when
+        ``step_options['preprocess']`` names a flavour) the ranking given,
+        ``"seurat"`` for joint runs and trained fusions.
     n_rings
         Rings of hexagonal neighbours in the spatial graph.
     n_runs
@@ -292,7 +308,7 @@ def spatial_domains(
         adata,
         [library_id],
         **shared_arguments(locals()),
-        preprocess={"n_top_genes": n_top_genes, "n_comps": n_comps},
+        preprocess={"n_top_genes": n_top_genes, "n_comps": n_comps, "flavor": flavor},
         graph={"n_rings": n_rings},
     )
     adata.uns[_keys.PIPELINE] = {
@@ -302,6 +318,7 @@ def spatial_domains(
             "library_id": library_id,
             "layer": layer,
             "n_top_genes": n_top_genes,
+            "flavor": flavor,
             "n_comps": n_comps,
             "n_rings": n_rings,
             **run.params,
@@ -415,25 +432,33 @@ def run_slides(
     seed = resolve_seed(seed)
     runner = _StepRunner(adata, slides if joint else slides[0], cache_dir, recompute=recompute)
 
+    preprocess_options = {**(preprocess or {}), "seed": seed, **options.get("preprocess", {})}
+    choose_genes = preprocess_options.get("flavor") == AUTO_FLAVOR
+    if choose_genes:  # the first ranking tried; choose_gene_ranking tries the other
+        preprocess_options["flavor"] = FLAVORS_TRIED[0]
+    graph_done = _keys.SPATIAL_CONNECTIVITIES in adata.obsp
+    if library_key is not None:
+        graph_done = graph_done and cross_slide_edges(adata, library_key) == 0
+    graph_options = {
+        **(graph or {}),
+        **({"library_key": library_key} if joint else {}),
+        **options.get("spatial_graph", {}),
+    }
+    # the "spatial" ranking of the genes averages over the graph: it is built first then
+    ranks_on_graph = preprocess_options.get("flavor") == "spatial"
+    if ranks_on_graph:
+        runner.run("spatial_graph", graph_done, gr.spatial_graph, graph_options)
     runner.run(
         "preprocess",
         _keys.PCA in adata.obsm,
         pp.preprocess,
-        {**(preprocess or {}), "seed": seed, **options.get("preprocess", {})},
+        preprocess_options,
+        depends=["spatial_graph"] if ranks_on_graph else None,
     )
-    graph_done = _keys.SPATIAL_CONNECTIVITIES in adata.obsp
-    if library_key is not None:
-        graph_done = graph_done and cross_slide_edges(adata, library_key) == 0
-    runner.run(
-        "spatial_graph",
-        graph_done,
-        gr.spatial_graph,
-        {
-            **(graph or {}),
-            **({"library_key": library_key} if joint else {}),
-            **options.get("spatial_graph", {}),
-        },
-    )
+    # a representation already in adata is the user's: it is not replaced
+    choose_genes = choose_genes and runner.steps["preprocess"]["source"] != "adata"
+    if not ranks_on_graph:
+        runner.run("spatial_graph", graph_done, gr.spatial_graph, graph_options)
     fixed_weight = options.get("fuse", {}).get("image_weight")
     plan = plan_image(adata, slides, use_image=use_image, fusion=fusion, fixed_weight=fixed_weight)
     fuse_depends = ["preprocess", "spatial_graph"]
@@ -498,6 +523,20 @@ def run_slides(
             {"n_domains": n_domains, "seed": seed, "n_runs": n_runs, **cluster_options},
             depends=[clustered, "spatial_graph"],
         )
+        if choose_genes and not joint and method == "smoothed" and not fused_given:
+            runner.run(
+                "choose_genes",
+                False,
+                choose_gene_ranking,
+                {
+                    "preprocess_options": preprocess_options,
+                    "fuse_options": fuse_options,
+                    "cluster_options": cluster_options,
+                    "seed": seed,
+                    "n_runs": n_runs,
+                },
+                depends=["cluster_domains"],
+            )
         if weighed:
             weigh_options = {
                 **({"library_key": library_key} if joint else {}),

@@ -12,6 +12,7 @@ from .._errors import ParameterError
 from .._validation import check_positive_int, resolve_n_runs
 from ..im._encode import ENCODERS
 from ..tl._fuse import ALL_METHODS
+from ..tl._genes import FLAVORS
 from ..tl._pipeline import STEPS
 
 AUTO = "auto"
@@ -42,6 +43,7 @@ class RunOptions:
     encoder: str = _option("handcrafted", "text", "image encoder")
     fusion: str = _option("smoothed", "text", "fusion method")
     n_top_genes: int = _option(3000, "int", "highly variable genes")
+    flavor: str = _option("auto", "text", "ranking of the variable genes (sf.pp.preprocess)")
     n_comps: int = _option(30, "int", "principal components")
     n_rings: int = _option(1, "int", "rings of grid neighbours in the spatial graph")
     n_runs: int | str = _option("auto", "int", "clustering runs combined; 'auto' by spot count")
@@ -61,7 +63,11 @@ class RunOptions:
             check_positive_int(self.epochs, "epochs")
         if not isinstance(self.use_image, bool):
             raise ParameterError(f"use_image={self.use_image!r}; give true or false.")
-        for name, allowed in (("encoder", ENCODERS), ("fusion", ALL_METHODS)):
+        for name, allowed in (
+            ("encoder", ENCODERS),
+            ("fusion", ALL_METHODS),
+            ("flavor", FLAVORS),
+        ):
             if getattr(self, name) not in allowed:
                 raise ParameterError(
                     f"{name}={getattr(self, name)!r}; choose one of {list(allowed)}."

@@ -91,3 +91,15 @@ def test_rejects_bad_parameters(clean):
         hmrf_gmm(X, graph, 4, beta=-1)
     with pytest.raises(ValueError, match="graph"):
         hmrf_gmm(X, graph[:10, :10], 4)
+
+
+def test_tied_mixture_is_sklearns_exactly(noisy):
+    from sklearn.mixture import GaussianMixture
+
+    from spatialfuse.cluster._gaussian import _GaussianMixture
+
+    X = noisy[0]
+    ours = _GaussianMixture(3, covariance_type="tied", n_init=2, random_state=0).fit(X)
+    theirs = GaussianMixture(3, covariance_type="tied", n_init=2, random_state=0).fit(X)
+    np.testing.assert_array_equal(ours.predict_proba(X), theirs.predict_proba(X))
+    assert ours.n_iter_ == theirs.n_iter_

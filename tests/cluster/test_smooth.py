@@ -61,3 +61,18 @@ def test_coherence_of_a_linear_path_is_known():
     assert spatial_coherence(X, _path(5)) == pytest.approx(expected)
     with pytest.raises(ValueError, match="graph has shape"):
         spatial_coherence(X, _path(4))
+
+
+def test_sparse_input_is_averaged_like_dense_input():
+    from spatialfuse.cluster import neighbourhood_operator
+
+    rng = np.random.default_rng(0)
+    graph = sp.random(30, 30, density=0.1, random_state=0, format="csr")
+    X = sp.random(30, 12, density=0.3, random_state=1, format="csr")
+    averaged = neighbourhood_mean(X, graph)
+    assert sp.issparse(averaged)
+    np.testing.assert_allclose(averaged.toarray(), neighbourhood_mean(X.toarray(), graph))
+    operator = neighbourhood_operator(graph, n_hops=2)
+    np.testing.assert_allclose(np.asarray(operator.sum(axis=1)).ravel(), 1.0)
+    dense = rng.normal(size=(30, 4))
+    np.testing.assert_array_equal(operator @ dense, neighbourhood_mean(dense, graph, n_hops=2))

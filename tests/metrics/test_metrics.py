@@ -95,3 +95,17 @@ def test_compare_returns_every_metric_and_skips_unlabelled_spots():
     assert scores["n_scored"] == 360
     with pytest.raises(InputError, match="missing"):
         sf.metrics.compare(adata, "absent", "truth")
+
+
+def test_neighbour_agreement_counts_edges_within_a_label():
+    import scipy.sparse as sp
+
+    # a path 0-1-2-3 (both directions) and a self-loop, which does not count
+    rows, cols = [0, 1, 1, 2, 2, 3, 0], [1, 0, 2, 1, 3, 2, 0]
+    graph = sp.csr_matrix((np.ones(7), (rows, cols)), shape=(4, 4))
+    assert sf.metrics.neighbour_agreement(["a", "a", "b", "b"], graph) == pytest.approx(4 / 6)
+    assert sf.metrics.neighbour_agreement(["a", "a", "a", "a"], graph) == 1.0
+    assert sf.metrics.neighbour_agreement(["a", "b", "a", "b"], graph) == 0.0
+    assert np.isnan(sf.metrics.neighbour_agreement(["a"] * 4, sp.csr_matrix((4, 4))))
+    with pytest.raises(ValueError, match="one row per label"):
+        sf.metrics.neighbour_agreement(["a", "b"], graph)

@@ -75,3 +75,38 @@ def test_the_pipeline_passes_the_flavor_to_preprocess():
     assert params["flavor"] == "seurat_v3" and params["n_top_genes"] == 20
     assert int(slide.var["highly_variable"].sum()) == 20
     assert slide.obs["spatialfuse_domain"].nunique() == 3
+
+
+def test_spatial_flavor_ranks_the_neighbourhood_average(dlpfc_151673, monkeypatch):
+    import scanpy as sc
+
+    from spatialfuse.cluster import neighbourhood_mean
+    from spatialfuse.pp import _preprocess
+
+    slide = dlpfc_151673[:, :600].copy()
+    with pytest.raises(sf._errors.InputError, match="spatial_graph"):
+        sf.pp.preprocess(slide, flavor="spatial", copy=True)
+    sf.gr.spatial_graph(slide)
+    # blocks of 7 genes: the dask path must give scanpy's ranking of the whole average
+    monkeypatch.setattr(_preprocess, "AVERAGE_BLOCK_VALUES", 7 * slide.n_obs)
+    spatial = sf.pp.preprocess(slide, n_top_genes=200, n_comps=5, flavor="spatial", copy=True)
+    assert spatial.uns["spatialfuse_preprocess"]["params"]["flavor"] == "spatial"
+    log = slide.copy()
+    sc.pp.normalize_total(log, target_sum=1e4)
+    sc.pp.log1p(log)
+    average = sc.AnnData(neighbourhood_mean(log.X, slide.obsp["spatial_connectivities"]))
+    expected = sc.pp.highly_variable_genes(
+        average, n_top_genes=200, flavor="seurat", inplace=False
+    )["highly_variable"].to_numpy()
+    np.testing.assert_array_equal(spatial.var["highly_variable"].to_numpy(), expected)
+    # averaging removes noise neighbours do not share: the genes picked vary more from region
+    # to region (Moran's I of each standardised gene) than those the seurat flavour picks
+    seurat = sf.pp.preprocess(slide, n_top_genes=200, n_comps=5, copy=True)
+    graph = slide.obsp["spatial_connectivities"]
+
+    def median_coherence(adata):
+        genes = log.X[:, adata.var["highly_variable"].to_numpy()].toarray()
+        genes = (genes - genes.mean(axis=0)) / genes.std(axis=0)
+        return np.median([sf.cluster.spatial_coherence(g[:, None], graph) for g in genes.T])
+
+    assert median_coherence(spatial) > median_coherence(seurat) + 0.1

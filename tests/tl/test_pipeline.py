@@ -217,3 +217,56 @@ def test_smoothed_image_weight_without_image_runs_expression_only(slide):
     steps = run(adata, fusion="smoothed", step_options={"fuse": {"image_weight": 0.2}})
     assert not set(IMAGE_STEPS) & set(steps)
     assert adata.uns["X_fused"]["params"]["image_weight"] == 0.0
+
+
+def _domains_run(adata, **kwargs):
+    options = {"n_top_genes": 40, "n_comps": 10, "use_image": False, "n_runs": 2, "seed": 0}
+    sf.tl.spatial_domains(adata, **{"n_domains": N_DOMAINS, **options, **kwargs})
+    return adata
+
+
+def test_auto_flavor_keeps_the_ranking_whose_domains_agree_more_with_the_graph(slide):
+    auto = _domains_run(slide.copy())
+    record = auto.uns["spatialfuse_genes"]
+    agreement = record["neighbour_agreement"]
+    assert set(agreement) == {"seurat", "spatial"}
+    kept = record["flavor"]
+    assert agreement[kept] == max(agreement.values())
+    assert "choose_genes" in auto.uns["spatialfuse_pipeline"]["steps"]
+    # the result is that of a run told the kept ranking, which compares nothing
+    given = _domains_run(slide.copy(), flavor=kept)
+    assert "spatialfuse_genes" not in given.uns
+    assert "choose_genes" not in given.uns["spatialfuse_pipeline"]["steps"]
+    assert auto.uns["spatialfuse_preprocess"]["params"]["flavor"] == kept
+    np.testing.assert_array_equal(auto.var["highly_variable"], given.var["highly_variable"])
+    np.testing.assert_array_equal(auto.obs["spatialfuse_domain"], given.obs["spatialfuse_domain"])
+
+
+def test_auto_flavor_switches_to_the_spatial_ranking_when_it_agrees_more(slide, monkeypatch):
+    from spatialfuse.tl import _genes
+
+    scores = iter([0.5, 0.9])  # the seurat domains first, then the spatial ones
+    monkeypatch.setattr(_genes, "neighbour_agreement", lambda labels, graph: next(scores))
+    auto = _domains_run(slide.copy(), n_domains=None)
+    assert auto.uns["spatialfuse_genes"]["flavor"] == "spatial"
+    given = _domains_run(slide.copy(), n_domains=None, flavor="spatial")
+    seurat = _domains_run(slide.copy(), n_domains=None, flavor="seurat")
+    np.testing.assert_array_equal(auto.var["highly_variable"], given.var["highly_variable"])
+    np.testing.assert_array_equal(auto.obsm["X_pca"], given.obsm["X_pca"])
+    # the number of domains is the one chosen on the seurat genes, with its scores
+    k = auto.uns["spatialfuse_domain"]["n_domains"]
+    assert k == seurat.uns["spatialfuse_domain"]["n_domains"]
+    assert auto.obs["spatialfuse_domain"].nunique() == k
+    np.testing.assert_array_equal(
+        auto.uns["spatialfuse_domain"]["n_domains_scores"]["stability"],
+        seurat.uns["spatialfuse_domain"]["n_domains_scores"]["stability"],
+    )
+
+
+def test_auto_flavor_skips_the_comparison_when_every_gene_is_variable(slide):
+    every = _domains_run(slide.copy(), n_top_genes=500)
+    record = every.uns["spatialfuse_genes"]
+    assert record["flavor"] == "seurat" and set(record["neighbour_agreement"]) == {"seurat"}
+    assert "every expressed gene" in record["why"]
+    with pytest.raises(ParameterError, match="flavor"):
+        _domains_run(slide.copy(), flavor="cell_ranger")
