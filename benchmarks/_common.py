@@ -92,3 +92,14 @@ def spots_without_counts(folder: Path, library_id: str) -> ad.AnnData:
     image = imread(spatial / "tissue_lowres_image.png")[..., :3]
     adata.uns["spatial"] = {library_id: {"images": {"lowres": image}, "scalefactors": scalefactors}}
     return adata
+
+
+def unprocessed(adata: ad.AnnData) -> ad.AnnData:
+    """A copy of a slide as before ``sf.pp.preprocess``: raw counts in ``X``, no PCA, no
+    log mark; what else it holds (graph, tiles, image features) is kept for reuse. The default
+    pipeline then ranks the genes itself (``flavor="auto"`` runs only on the counts)."""
+    out = adata.copy()
+    out.X = out.layers["counts"].copy()
+    del out.obsm["X_pca"]
+    out.uns.pop("log1p", None)
+    return out

@@ -8,8 +8,10 @@ Parts (``python benchmarks/bench_generalisation.py PART``; ``all`` runs them in 
   labelled slide of ``../shared/data`` (``_slides.SLIDES``: DLPFC 151673, 151674, 151510;
   her2st A1, B1, C1, D1; MOB rep 12) at the annotated number of domains, seeds 0-4. The run
   is the package's own ``sf.tl.spatial_domains`` with the candidate's options; preprocessing
-  and the spatial graph are computed once per slide (they do not depend on the seed).
-  ``default`` is ``spatial_domains`` at its current defaults.
+  and the spatial graph are computed once per slide (they do not depend on the seed); the
+  default and candidates that rank the genes otherwise (``flavor``, or their own
+  ``preprocess`` options) start again from the counts. ``default`` is ``spatial_domains`` at
+  its current defaults.
 - ``robust``: the default on 151673 and 151674 with its 2,000 / 3,000 / 5,000 most variable
   genes (scanpy ``seurat`` flavour, as the bundled demo; and 2,000 / 3,000 by the
   ``seurat_v3`` flavour on the raw counts, as STAGATE, GraphST and BANKSY select), counts
@@ -56,7 +58,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUM
     os.environ.setdefault(_name, "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, RESULTS, mean_sd, write_results  # noqa: E402
+from _common import REPO, RESULTS, mean_sd, unprocessed, write_results  # noqa: E402
 from _slides import SLIDES, Slide, load, n_domains  # noqa: E402
 
 CACHE = REPO / "benchmarks" / ".cache" / "generalisation"
@@ -197,17 +199,6 @@ def _prepared(adata):
     return adata
 
 
-def _unprocessed(adata):
-    """``adata`` as before :func:`sf.pp.preprocess`: raw counts in ``X``, no PCA (graph kept)."""
-    import spatialfuse as sf
-
-    out = adata.copy()
-    out.X = out.layers[sf._keys.COUNTS_LAYER].copy()
-    del out.obsm[sf._keys.PCA]
-    out.uns.pop("log1p", None)  # scanpy's mark of log data
-    return out
-
-
 def _score(adata, truth: np.ndarray) -> dict[str, float]:
     import spatialfuse as sf
 
@@ -284,7 +275,7 @@ def _grid_slide(name: str, pattern: str = "") -> list[dict]:
                 or "preprocess" in options.get("step_options", {})
                 or options.get("flavor", HISTORIC_FLAVOR) != HISTORIC_FLAVOR
             )
-            start = _unprocessed(base) if own else base
+            start = unprocessed(base) if own else base
             run = partial(_run, start, truth, n_domains(slide), seed, options)
             record = _cached(path, key, run)
             out.append({"candidate": cand, "slide": name, "seed": seed, **record})
@@ -357,7 +348,7 @@ def _auto_k_slide(name: str) -> list[dict]:
         for seed in SEEDS:
             path = CACHE / "auto_k" / f"scan{scan}" / f"{name}_seed{seed}.json"
             key = _key("auto_k", scan, name, seed, sources)
-            record = _cached(path, key, partial(_run, _unprocessed(base), truth, None, seed, {}))
+            record = _cached(path, key, partial(_run, unprocessed(base), truth, None, seed, {}))
             out.append({"slide": name, "seed": seed, "scan": scan, **record})
     domains.select_n_domains = select_n_domains
     return out

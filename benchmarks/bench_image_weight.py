@@ -19,7 +19,9 @@ margin is also chosen leave-one-slide-out from ``MARGINS``. Writes
 ``results/image_weight.{json,md}``.
 
 Run: ``.venv/bin/python benchmarks/bench_image_weight.py [--processes 2]`` (about 25 min);
-``--slides A B`` re-runs those slides and keeps the last results of the others.
+``--slides A B`` re-runs those slides and keeps the last results of the others;
+``--weights 0`` re-runs only that fixed weight and the default row (``--weights`` alone: only
+the default) and keeps the last results of the other weights.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUM
     os.environ.setdefault(_name, "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, mean_sd, write_results  # noqa: E402
+from _common import RESULTS, mean_sd, unprocessed, write_results  # noqa: E402
 from _slides import SLIDES, load, n_domains  # noqa: E402
 
 from spatialfuse.tl._image_weight import (  # noqa: E402
@@ -74,7 +76,7 @@ def _slide(name: str):
     return adata, adata.obs[slide.truth].to_numpy(dtype=object), n_domains(slide)
 
 
-def _measure(name: str, default_only: bool = False) -> list[dict]:
+def _measure(name: str, weights: tuple[float, ...] = WEIGHTS) -> list[dict]:
     import spatialfuse as sf
 
     sf.settings.progress = False
@@ -93,13 +95,13 @@ def _measure(name: str, default_only: bool = False) -> list[dict]:
     scale = lib["scalefactors"].get(f"tissue_{image}_scalef", 1.0)
     spot_px = lib["scalefactors"]["spot_diameter_fullres"] * scale
     out = []
-    for w in () if default_only else WEIGHTS:
+    for w in weights:
         for seed in SEEDS:
-            adata = base.copy()
+            adata = unprocessed(base)
             sf.tl.spatial_domains(adata, k, seed=seed, step_options={"fuse": {"image_weight": w}})
             out.append(_record(sf, adata, truth, name, w, seed, spot_px))
     for seed in SEEDS:
-        adata = base.copy()
+        adata = unprocessed(base)  # the default ranks the genes itself
         sf.tl.spatial_domains(adata, k, seed=seed)
         decision = adata.uns.get(sf._keys.IMAGE_DECISION, {})
         record = _record(sf, adata, truth, name, DEFAULT, seed, spot_px)
@@ -263,22 +265,24 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--slides", nargs="*", default=[*REAL, *SYNTHETIC, *PERMUTED])
     parser.add_argument(
-        "--default-only",
-        action="store_true",
-        help="re-run only the default row; keep the fixed-weight rows of the last results",
+        "--weights",
+        nargs="*",
+        type=float,
+        default=list(WEIGHTS),
+        help="the fixed weights to re-run (none: only the default row); the last results of "
+        "the others are kept",
     )
     args = parser.parse_args()
-    # keep the last results of the slides not re-run (and with --default-only their
-    # fixed-weight rows)
+    # keep the last results of the slides not re-run, and of the weights not re-run
     path = RESULTS / "image_weight.json"
     previous = json.loads(path.read_text())["runs"] if path.exists() else []
     kept = [
         r
         for r in previous
-        if r["slide"] not in args.slides or (args.default_only and r["weight"] != DEFAULT)
+        if r["slide"] not in args.slides or r["weight"] not in (DEFAULT, *args.weights)
     ]
     with get_context("spawn").Pool(args.processes) as pool:
-        measure = partial(_measure, default_only=args.default_only)
+        measure = partial(_measure, weights=tuple(args.weights))
         parts = pool.map(measure, args.slides, chunksize=1)
     records = kept + [r for part in parts for r in part]
     write_results(

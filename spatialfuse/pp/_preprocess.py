@@ -27,7 +27,7 @@ from .._validation import check_counts
 from ..cluster import neighbourhood_operator
 
 HVG_FLAVORS = ("seurat", "seurat_v3", "spatial")
-AVERAGE_BLOCK_VALUES = 2**25  # values per block of the neighbourhood average (256 MiB)
+AVERAGE_BLOCK_VALUES = 2**22  # values per block of the neighbourhood average (32 MiB)
 
 
 def _top_genes(adata: AnnData, n_top: int, flavor: str) -> np.ndarray:
