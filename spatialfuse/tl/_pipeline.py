@@ -421,10 +421,13 @@ def run_slides(
     joint = library_key is not None
     steps = JOINT_STEPS if joint else STEPS
     options = step_options or {}
-    unknown = set(options) - set(steps)
+    # choose_genes re-runs preprocess, fuse and cluster_domains with their options: none of its own
+    configurable = [step for step in steps if step != "choose_genes"]
+    unknown = set(options) - set(configurable)
     if unknown:
         raise ParameterError(
-            f"step_options names unknown steps {sorted(unknown)}; the steps are {list(steps)}."
+            f"step_options names unknown steps {sorted(unknown)}; the steps that take options "
+            f"are {configurable}."
         )
     check_n_domains(adata.n_obs, n_domains)
     check_no_empty_spots(adata)

@@ -125,6 +125,9 @@ def test_zero_count_spots_are_refused_with_the_fix(slide):
 def test_unknown_step_option_is_refused(slide):
     with pytest.raises(ParameterError, match="unknown steps \\['fusion'\\]"):
         sf.tl.spatial_domains(slide.copy(), N_DOMAINS, step_options={"fusion": {"epochs": 3}})
+    # the gene choice re-runs other steps with their options and takes none itself
+    with pytest.raises(ParameterError, match="unknown steps \\['choose_genes'\\]"):
+        sf.tl.spatial_domains(slide.copy(), N_DOMAINS, step_options={"choose_genes": {}})
 
 
 def test_several_runs_average_their_aligned_posteriors(slide):
