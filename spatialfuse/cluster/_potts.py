@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, logsumexp
+
+from ._logspace import log_softmax_rows, logsumexp_rows
 
 BETA_MAX = 20.0
 
@@ -42,9 +43,9 @@ def mean_field(
     and stop after ``n_steps`` or when no posterior moves by more than ``tol``.
     """
     if beta == 0:
-        return np.exp(log_softmax(log_evidence, axis=1))
+        return np.exp(log_softmax_rows(log_evidence))
     for _ in range(n_steps):
-        updated = np.exp(log_softmax(log_evidence + beta * (adjacency @ proba), axis=1))
+        updated = np.exp(log_softmax_rows(log_evidence + beta * (adjacency @ proba)))
         converged = np.abs(updated - proba).max() < tol
         proba = updated
         if converged:
@@ -57,7 +58,7 @@ def log_pseudo_likelihood(
 ) -> float:
     """Mean-field log pseudo-likelihood of the label field, ``sum_i E_q log p(z_i | z_N(i))``."""
     logits = log_weights + beta * neighbour_mass
-    log_conditional = logits - logsumexp(logits, axis=1, keepdims=True)
+    log_conditional = log_softmax_rows(logits)
     return float((proba * log_conditional).sum())
 
 
@@ -90,5 +91,5 @@ def log_likelihood(
     log-likelihood when ``beta = 0``.
     """
     log_prior = log_weights + beta * (adjacency @ proba)
-    log_prior -= logsumexp(log_prior, axis=1, keepdims=True)
-    return float(logsumexp(log_prior + log_density, axis=1).sum())
+    log_prior -= logsumexp_rows(log_prior)
+    return float(logsumexp_rows(log_prior + log_density).sum())
