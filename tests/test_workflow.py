@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import re
 from pathlib import Path
 
@@ -120,6 +121,17 @@ def test_documented_manifest_columns_run(tmp_path):
     table = sf.cohort.run_many(tmp_path / "m.csv", tmp_path / "out", n_workers=0)
     assert table["status"].tolist() == ["done"], table["error"].tolist()
     assert table["n_domains"].tolist() == [3]
+
+
+def test_report_records_the_gene_choice(tmp_path):
+    slide = synthetic(n_spots=120, n_domains=3, n_genes=60, seed=1)
+    options = RunOptions(n_domains=3, n_top_genes=20, n_comps=6, n_runs=1, use_image=False)
+    report = sf.workflow.run_adata(slide, tmp_path / "out", options)
+    genes = report["genes"]
+    assert set(genes["neighbour_agreement"]) == {"seurat", "spatial"}
+    assert genes["flavor"] in {"seurat", "spatial"} and isinstance(genes["near_tie"], bool)
+    written = json.loads((tmp_path / "out" / sf.workflow.REPORT_FILE).read_text())
+    assert written["genes"] == genes
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ class RunReport(TypedDict, total=False):
     options: dict[str, Any]
     params: dict[str, Any]
     image: dict[str, Any]
+    genes: dict[str, Any]
     steps: dict[str, Any]
     resumed_steps: list[str]
     versions: dict[str, str]
@@ -144,6 +145,8 @@ def run_adata(
             "resumed_steps": [name for name, s in pipeline["steps"].items() if s["reused"]],
             "versions": package_versions(),
         }
+        if _keys.GENE_RANKING in adata.uns:  # flavor="auto": the ranking kept, and why
+            report["genes"] = dict(adata.uns[_keys.GENE_RANKING])
         if truth is not None:
             report["truth"] = truth
             report["scores"] = metrics.compare(adata, _keys.DOMAIN, truth)

@@ -252,6 +252,7 @@ def test_auto_flavor_switches_to_the_spatial_ranking_when_it_agrees_more(slide, 
     monkeypatch.setattr(_genes, "neighbour_agreement", lambda labels, graph: next(scores))
     auto = _domains_run(slide.copy(), n_domains=None)
     assert auto.uns["spatialfuse_genes"]["flavor"] == "spatial"
+    assert not auto.uns["spatialfuse_genes"]["near_tie"]
     given = _domains_run(slide.copy(), n_domains=None, flavor="spatial")
     seurat = _domains_run(slide.copy(), n_domains=None, flavor="seurat")
     np.testing.assert_array_equal(auto.var["highly_variable"], given.var["highly_variable"])
@@ -266,10 +267,22 @@ def test_auto_flavor_switches_to_the_spatial_ranking_when_it_agrees_more(slide, 
     )
 
 
+def test_auto_flavor_flags_a_near_tie(slide, monkeypatch):
+    from spatialfuse.tl import _genes
+
+    scores = iter([0.905, 0.9])  # seurat ahead by less than NEAR_TIE: kept, flagged
+    monkeypatch.setattr(_genes, "neighbour_agreement", lambda labels, graph: next(scores))
+    logged = []
+    monkeypatch.setattr(_genes, "info", lambda msg, *args: logged.append(msg % args))
+    record = _domains_run(slide.copy()).uns["spatialfuse_genes"]
+    assert record["flavor"] == "seurat" and record["near_tie"]
+    assert any("near tie" in line and "'spatial'" in line for line in logged)
+
+
 def test_auto_flavor_skips_the_comparison_when_every_gene_is_variable(slide):
     every = _domains_run(slide.copy(), n_top_genes=500)
     record = every.uns["spatialfuse_genes"]
     assert record["flavor"] == "seurat" and set(record["neighbour_agreement"]) == {"seurat"}
-    assert "every expressed gene" in record["why"]
+    assert "every expressed gene" in record["why"] and not record["near_tie"]
     with pytest.raises(ParameterError, match="flavor"):
         _domains_run(slide.copy(), flavor="cell_ranger")
